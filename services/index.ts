@@ -1,0 +1,20 @@
+/**
+ * pagent's Restate services. Importing this module starts nothing: the CLI imports types only, and
+ * `pagent serve` (or the ephemeral runner) hosts the definitions returned by {@link createServices}.
+ */
+import type { Credentials } from "./llm/chat.js";
+import { createJob } from "./job.js";
+import { createTasks } from "./tasks.js";
+
+export function createServices(credentials: Credentials) {
+  const tasks = createTasks(credentials);
+  const job = createJob(tasks);
+  return { tasks, job, all: [tasks, job] };
+}
+
+export type { Job, AnalyzeRequest, AskRequest, BatchRequest, BatchItem } from "./job.js";
+export { JOB_SERVICE, VIEW_KEY } from "./job.js";
+export type { Tasks } from "./tasks.js";
+export type { ToolsConfig } from "./tool-runner.js";
+export type { Credentials } from "./llm/chat.js";
+export * from "./types.js";

@@ -1,0 +1,465 @@
+import {
+  HumanMessage,
+  SystemMessage,
+  ToolMessage,
+  type StoredMessage,
+} from "@langchain/core/messages";
+import * as restate from "@restatedev/restate-sdk";
+import { toStored, type ChatOutcome } from "./llm/chat.js";
+import type { AnalysisOutcome, Tasks } from "./tasks.js";
+import { toolSpecs, type ToolCallOutcome, type ToolsConfig } from "./tool-runner.js";
+import {
+  addUsage,
+  LOCAL_MODEL_NAME,
+  ZERO_USAGE,
+  type AnalysisSpec,
+  type BadInputResult,
+  type BatchResult,
+  type ErrorData,
+  type JobKind,
+  type JobResult,
+  type JobStatus,
+  type JobView,
+  type ModelSpec,
+  type RetrySettings,
+  type TaskView,
+} from "./types.js";
+
+export interface AnalyzeRequest {
+  job: string;
+  input: string;
+  text: string;
+  analyses: AnalysisSpec[];
+  model: ModelSpec;
+  retry: RetrySettings;
+}
+
+export interface AskRequest {
+  job: string;
+  input: string;
+  prompt: string;
+  system?: string;
+  maxSteps: number;
+  model: ModelSpec;
+  tools: ToolsConfig;
+  retry: RetrySettings;
+}
+
+export type BatchItem =
+  { input: string; request: AnalyzeRequest } | { input: string; error: ErrorData };
+
+export interface BatchRequest {
+  job: string;
+  items: BatchItem[];
+  concurrency: number;
+}
+
+/** Name of the Restate virtual object that holds every job, keyed by job id. */
+export const JOB_SERVICE = "Job";
+/** State key of a job's {@link JobView}. */
+export const VIEW_KEY = "view";
+
+function errorData(failure: unknown): ErrorData {
+  if (failure instanceof restate.TerminalError) {
+    return { message: failure.message, code: failure.code };
+  }
+  return { message: failure instanceof Error ? failure.message : String(failure) };
+}
+
+function statusOf(done: number, failed: number): JobStatus {
+  if (failed === 0) return "done";
+  return done === 0 ? "failed" : "partial";
+}
+
+function modelLabel(model: ModelSpec): JobResult["model"] {
+  return model.name === LOCAL_MODEL_NAME ? { ...model, offline: true } : model;
+}
+
+type Settled<T> = { index: number; value?: T; failure?: restate.TerminalError };
+
+/**
+ * Waits for the calls one at a time as they finish, so the job's view shows each task done the moment
+ * it is, not when the slowest sibling is.
+ */
+async function eachAsItSettles<T>(
+  calls: restate.RestatePromise<T>[],
+  onSettled: (settled: Settled<T>) => void,
+): Promise<void> {
+  const settling = calls.map((call, index) =>
+    call.map((value, failure): Settled<T> => ({ index, value, failure })),
+  );
+  let remaining = settling.map((_, i) => i);
+  while (remaining.length > 0) {
+    const settled = await restate.RestatePromise.race(remaining.map((i) => settling[i]!));
+    remaining = remaining.filter((i) => i !== settled.index);
+    onSettled(settled);
+  }
+}
+
+async function startView(
+  ctx: restate.ObjectContext,
+  kind: JobKind,
+  job: string,
+  input: string,
+  model: ModelSpec,
+  maxAttempts?: number,
+): Promise<JobView> {
+  return {
+    v: 1,
+    maxAttempts,
+    job,
+    kind,
+    status: "running",
+    invocationId: ctx.request().id,
+    createdAt: await ctx.date.now(),
+    input,
+    model,
+    tasks: [],
+  };
+}
+
+async function finish<R extends JobResult | BatchResult>(
+  ctx: restate.ObjectContext,
+  view: JobView,
+  result: R,
+): Promise<R> {
+  view.status = result.status;
+  view.finishedAt = await ctx.date.now();
+  view.result = result;
+  ctx.set(VIEW_KEY, view);
+  return result;
+}
+
+/** A job that already finished (its idempotency record expired, its state did not) is not run again. */
+async function finishedResult<R>(ctx: restate.ObjectContext): Promise<R | undefined> {
+  const view = await ctx.get<JobView>(VIEW_KEY);
+  return view?.result && view.status !== "running" ? (view.result as R) : undefined;
+}
+
+function markCancelled(view: JobView): void {
+  for (const task of view.tasks) {
+    if (task.state === "queued" || task.state === "running") task.state = "cancelled";
+  }
+}
+
+/** The job object. Its handlers orchestrate; the work happens in {@link Tasks} invocations. */
+export function createJob(tasks: Tasks) {
+  const analyze = async (ctx: restate.ObjectContext, req: AnalyzeRequest): Promise<JobResult> => {
+    const previous = await finishedResult<JobResult>(ctx);
+    if (previous) return previous;
+    const view = await startView(
+      ctx,
+      "analyze",
+      req.job,
+      req.input,
+      req.model,
+      req.retry.maxAttempts,
+    );
+    view.tasks = req.analyses.map((a) => ({
+      id: a.name,
+      name: a.name,
+      kind: "analysis",
+      state: "running",
+    }));
+    const calls = req.analyses.map((analysis) =>
+      ctx.serviceClient(tasks).analysis({
+        job: req.job,
+        analysis,
+        text: req.text,
+        model: req.model,
+        retry: req.retry,
+      }),
+    );
+    for (const [i, call] of calls.entries()) view.tasks[i]!.invocationId = await call.invocationId;
+    ctx.set(VIEW_KEY, view);
+
+    const result: Record<string, unknown> = {};
+    const errors: Record<string, ErrorData> = {};
+    let usage = ZERO_USAGE;
+    let cancelled = false;
+    try {
+      await eachAsItSettles<AnalysisOutcome>(calls, ({ index, value, failure }) => {
+        const task = view.tasks[index]!;
+        if (value) {
+          Object.assign(task, {
+            state: "done",
+            output: value.output,
+            ms: value.ms,
+            usage: value.usage,
+          });
+          result[task.name] = value.output;
+          usage = addUsage(usage, value.usage);
+        } else {
+          Object.assign(task, { state: "failed", error: errorData(failure) });
+          errors[task.name] = errorData(failure);
+        }
+        ctx.set(VIEW_KEY, view);
+      });
+    } catch (error) {
+      if (!(error instanceof restate.CancelledError)) throw error;
+      cancelled = true;
+      markCancelled(view);
+    }
+    const done = view.tasks.filter((t) => t.state === "done").length;
+    const failed = view.tasks.length - done;
+    return finish(ctx, view, {
+      job: req.job,
+      kind: "analyze",
+      status: cancelled ? "cancelled" : statusOf(done, failed),
+      input: req.input,
+      model: modelLabel(req.model),
+      // In the order the analyses were asked for, not the order they finished in.
+      result: Object.fromEntries(
+        view.tasks.filter((t) => t.name in result).map((t) => [t.name, result[t.name]]),
+      ),
+      errors,
+      usage,
+      ms: (await ctx.date.now()) - view.createdAt,
+    });
+  };
+
+  const ask = async (ctx: restate.ObjectContext, req: AskRequest): Promise<JobResult> => {
+    const previous = await finishedResult<JobResult>(ctx);
+    if (previous) return previous;
+    const view = await startView(ctx, "ask", req.job, req.input, req.model, req.retry.maxAttempts);
+    const messages: StoredMessage[] = toStored([
+      ...(req.system ? [new SystemMessage(req.system)] : []),
+      new HumanMessage(req.prompt),
+    ]);
+    const specs = toolSpecs(req.tools);
+    let usage = ZERO_USAGE;
+    let answer: string | null = null;
+    let error: ErrorData | undefined;
+    let cancelled = false;
+    const track = (task: TaskView): TaskView => {
+      view.tasks.push(task);
+      return task;
+    };
+    try {
+      for (let turn = 1; turn <= req.maxSteps && answer === null && !error; turn++) {
+        const turnTask = track({
+          id: `turn-${turn}`,
+          name: `llm turn ${turn}`,
+          kind: "llm",
+          state: "running",
+        });
+        const call = ctx.serviceClient(tasks).llmTurn({
+          job: req.job,
+          turn,
+          model: req.model,
+          messages,
+          tools: specs,
+          retry: req.retry,
+        });
+        turnTask.invocationId = await call.invocationId;
+        ctx.set(VIEW_KEY, view);
+        let outcome: ChatOutcome;
+        try {
+          outcome = await call;
+        } catch (failure) {
+          if (failure instanceof restate.CancelledError) throw failure;
+          Object.assign(turnTask, { state: "failed", error: errorData(failure) });
+          error = errorData(failure);
+          break;
+        }
+        usage = addUsage(usage, outcome.usage);
+        Object.assign(turnTask, {
+          state: "done",
+          ms: outcome.ms,
+          usage: outcome.usage,
+          output:
+            outcome.toolCalls.length > 0
+              ? { toolCalls: outcome.toolCalls.length }
+              : { answer: outcome.content },
+        });
+        messages.push(outcome.message);
+        if (outcome.toolCalls.length === 0) {
+          answer = outcome.content;
+          break;
+        }
+        const toolTasks = outcome.toolCalls.map((tc) =>
+          track({ id: tc.id, name: tc.name, kind: "tool", args: tc.args, state: "running" }),
+        );
+        const toolCalls = outcome.toolCalls.map((tc) =>
+          ctx.serviceClient(tasks).tool({
+            job: req.job,
+            callId: tc.id,
+            name: tc.name,
+            args: tc.args,
+            tools: req.tools,
+            retry: req.retry,
+          }),
+        );
+        for (const [i, tc] of toolCalls.entries())
+          toolTasks[i]!.invocationId = await tc.invocationId;
+        ctx.set(VIEW_KEY, view);
+        const outcomes: ToolCallOutcome[] = [];
+        await eachAsItSettles<ToolCallOutcome>(toolCalls, ({ index, value, failure }) => {
+          const outcomeOrFailure: ToolCallOutcome = value ?? {
+            ok: false,
+            content: `error: ${errorData(failure).message}`,
+            error: errorData(failure),
+            ms: 0,
+          };
+          outcomes[index] = outcomeOrFailure;
+          Object.assign(toolTasks[index]!, {
+            state: outcomeOrFailure.ok ? "done" : "failed",
+            output: outcomeOrFailure.content,
+            error: outcomeOrFailure.error,
+            ms: outcomeOrFailure.ms,
+          });
+          ctx.set(VIEW_KEY, view);
+        });
+        // The model expects the results in the order of its calls, whatever order they finished in.
+        messages.push(
+          ...toStored(
+            outcome.toolCalls.map(
+              (tc, i) =>
+                new ToolMessage({
+                  content: outcomes[i]!.content,
+                  tool_call_id: tc.id,
+                  name: tc.name,
+                }),
+            ),
+          ),
+        );
+      }
+    } catch (failure) {
+      if (!(failure instanceof restate.CancelledError)) throw failure;
+      cancelled = true;
+      markCancelled(view);
+    }
+    if (answer === null && !error && !cancelled) {
+      error = {
+        message: `stopped after ${req.maxSteps} steps without a final answer (raise --max-steps)`,
+      };
+    }
+    return finish<JobResult>(ctx, view, {
+      job: req.job,
+      kind: "ask",
+      status: cancelled ? "cancelled" : answer === null ? "failed" : "done",
+      input: req.input,
+      model: modelLabel(req.model),
+      result: { answer, transcript: transcript(messages) },
+      errors: error ? { agent: error } : {},
+      usage,
+      ms: (await ctx.date.now()) - view.createdAt,
+    });
+  };
+
+  const batch = async (ctx: restate.ObjectContext, req: BatchRequest): Promise<BatchResult> => {
+    const previous = await finishedResult<BatchResult>(ctx);
+    if (previous) return previous;
+    const view = await startView(ctx, "batch", req.job, `${req.items.length} inputs`, { name: "" });
+    view.children = req.items.map((item) =>
+      "error" in item
+        ? { input: item.input, state: "failed", error: item.error }
+        : { job: item.request.job, input: item.input, state: "queued" },
+    );
+    const firstModel = req.items.find((i) => "request" in i);
+    if (firstModel && "request" in firstModel) view.model = firstModel.request.model;
+    ctx.set(VIEW_KEY, view);
+
+    const items: (JobResult | BadInputResult | undefined)[] = req.items.map((item) =>
+      "error" in item
+        ? {
+            job: null,
+            status: "failed",
+            input: item.input,
+            result: null,
+            errors: { input: item.error },
+            usage: ZERO_USAGE,
+          }
+        : undefined,
+    );
+    const pending = req.items.flatMap((item, index) =>
+      "request" in item ? [{ index, request: item.request }] : [],
+    );
+    const inFlight = new Map<number, restate.RestatePromise<Settled<JobResult>>>();
+    let cancelled = false;
+    try {
+      while (pending.length > 0 || inFlight.size > 0) {
+        while (inFlight.size < req.concurrency && pending.length > 0) {
+          const { index, request } = pending.shift()!;
+          const call = ctx.genericCall<AnalyzeRequest, JobResult>({
+            service: JOB_SERVICE,
+            method: "analyze",
+            key: request.job,
+            parameter: request,
+            idempotencyKey: request.job,
+            inputSerde: restate.serde.json,
+            outputSerde: restate.serde.json,
+          });
+          inFlight.set(
+            index,
+            call.map((value, failure) => ({ index, value, failure })),
+          );
+          view.children[index]!.state = "running";
+        }
+        ctx.set(VIEW_KEY, view);
+        const settled = await restate.RestatePromise.race([...inFlight.values()]);
+        inFlight.delete(settled.index);
+        const child = view.children[settled.index]!;
+        if (settled.value) {
+          items[settled.index] = settled.value;
+          child.state = settled.value.status === "done" ? "done" : "failed";
+        } else {
+          child.state = "failed";
+          child.error = errorData(settled.failure);
+        }
+      }
+    } catch (failure) {
+      if (!(failure instanceof restate.CancelledError)) throw failure;
+      cancelled = true;
+      for (const child of view.children) {
+        if (child.state === "queued" || child.state === "running") child.state = "cancelled";
+      }
+    }
+    const finished = items.filter((i): i is JobResult | BadInputResult => i !== undefined);
+    const allDone =
+      finished.length === req.items.length && finished.every((i) => i.status === "done");
+    const noneDone = !finished.some((i) => i.status === "done" || i.status === "partial");
+    return finish(ctx, view, {
+      job: req.job,
+      kind: "batch",
+      status: cancelled ? "cancelled" : allDone ? "done" : noneDone ? "failed" : "partial",
+      items: req.items.map(
+        (item, index) =>
+          items[index] ?? {
+            job: null,
+            status: "failed",
+            input: item.input,
+            result: null,
+            errors: { input: { message: "cancelled before it ran" } },
+            usage: ZERO_USAGE,
+          },
+      ),
+      usage: finished.reduce((sum, item) => addUsage(sum, item.usage), ZERO_USAGE),
+      ms: (await ctx.date.now()) - view.createdAt,
+    });
+  };
+
+  return restate.object({
+    name: JOB_SERVICE,
+    handlers: { analyze, ask, batch },
+    options: {
+      // A job waits on its tasks for as long as they take; it must not be aborted for inactivity.
+      inactivityTimeout: { hours: 1 },
+      idempotencyRetention: { days: 7 },
+    },
+  });
+}
+
+export type Job = ReturnType<typeof createJob>;
+
+function transcript(
+  messages: StoredMessage[],
+): { role: string; content: string; toolCalls?: unknown }[] {
+  return messages.map((m) => ({
+    role: m.type,
+    content: typeof m.data.content === "string" ? m.data.content : JSON.stringify(m.data.content),
+    ...((m.data as { tool_calls?: unknown[] }).tool_calls?.length
+      ? { toolCalls: (m.data as { tool_calls?: unknown[] }).tool_calls }
+      : {}),
+  }));
+}

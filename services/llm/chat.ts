@@ -1,0 +1,187 @@
+import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
+import type { AIMessage } from "@langchain/core/messages";
+import {
+  mapChatMessagesToStoredMessages,
+  mapStoredMessagesToChatMessages,
+  type BaseMessage,
+  type StoredMessage,
+} from "@langchain/core/messages";
+import { RetryableError, TerminalError } from "@restatedev/restate-sdk";
+import { LOCAL_MODEL_NAME, type ModelSpec, type Usage } from "../types.js";
+
+/** An OpenAI-format function tool definition, as sent to the model. */
+export interface ToolSpec {
+  type: "function";
+  function: { name: string; description: string; parameters: Record<string, unknown> };
+}
+
+export interface ChatCall {
+  model: ModelSpec;
+  messages: StoredMessage[];
+  tools?: ToolSpec[];
+  responseFormat?: { name: string; schema: Record<string, unknown> };
+  timeoutMs: number;
+}
+
+/** The journaled outcome of one LLM call: plain data, so it survives the JSON round trip of `ctx.run`. */
+export interface ChatOutcome {
+  message: StoredMessage;
+  content: string;
+  toolCalls: { id: string; name: string; args: Record<string, unknown> }[];
+  usage: Usage;
+  ms: number;
+}
+
+/** Credentials of the endpoint process; never journaled. */
+export interface Credentials {
+  apiKey?: string;
+}
+
+async function createChatModel(spec: ModelSpec, credentials: Credentials): Promise<BaseChatModel> {
+  if (spec.name === LOCAL_MODEL_NAME) {
+    const { LocalChatModel } = await import("./local-model.js");
+    return new LocalChatModel();
+  }
+  const { ChatOpenAI } = await import("@langchain/openai");
+  return new ChatOpenAI({
+    model: spec.name,
+    // OpenAI-compatible local servers (Ollama, vLLM, llama.cpp) accept any key, but the client insists on one.
+    apiKey: credentials.apiKey ?? "unset",
+    // Restate owns retries: a retry inside the client would hide failures from the journal.
+    maxRetries: 0,
+    configuration: spec.baseUrl ? { baseURL: spec.baseUrl } : {},
+  });
+}
+
+export function toStored(messages: BaseMessage[]): StoredMessage[] {
+  return mapChatMessagesToStoredMessages(messages);
+}
+
+export function fromStored(messages: StoredMessage[]): BaseMessage[] {
+  return mapStoredMessagesToChatMessages(messages);
+}
+
+function contentText(message: AIMessage): string {
+  const { content } = message;
+  if (typeof content === "string") return content;
+  return content
+    .map((part) => (typeof part === "object" && "text" in part ? String(part.text) : ""))
+    .join("");
+}
+
+/** Calls the model once. Throws RetryableError / TerminalError so Restate decides what happens next. */
+export async function callChat(
+  call: ChatCall,
+  credentials: Credentials,
+  attemptSignal: AbortSignal,
+): Promise<ChatOutcome> {
+  const model = await createChatModel(call.model, credentials);
+  const signal = AbortSignal.any([attemptSignal, AbortSignal.timeout(call.timeoutMs)]);
+  const runnable =
+    call.tools && call.tools.length > 0 && model.bindTools ? model.bindTools(call.tools) : model;
+  const options: Record<string, unknown> = { signal };
+  if (call.responseFormat) {
+    options.response_format = {
+      type: "json_schema",
+      json_schema: { name: call.responseFormat.name, schema: call.responseFormat.schema },
+    };
+  }
+  const started = performance.now();
+  let reply: AIMessage;
+  try {
+    reply = await runnable.invoke(fromStored(call.messages), options);
+  } catch (error) {
+    throw classifyLlmError(error, call.timeoutMs, attemptSignal, credentials.apiKey);
+  }
+  const ms = Math.round(performance.now() - started);
+  const meta = reply.usage_metadata;
+  return {
+    message: toStored([reply])[0]!,
+    content: contentText(reply),
+    toolCalls: (reply.tool_calls ?? []).map((tc, i) => ({
+      id: tc.id ?? `call_${i}`,
+      name: tc.name,
+      args: tc.args,
+    })),
+    usage: {
+      input: meta?.input_tokens ?? 0,
+      output: meta?.output_tokens ?? 0,
+      total: meta?.total_tokens ?? 0,
+    },
+    ms,
+  };
+}
+
+function headerValue(headers: unknown, name: string): string | undefined {
+  if (!headers) return undefined;
+  if (typeof (headers as Headers).get === "function")
+    return (headers as Headers).get(name) ?? undefined;
+  const value = (headers as Record<string, unknown>)[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+/** Seconds or an HTTP date in Retry-After, or OpenAI's `x-ratelimit-reset-*` durations like `1.5s`/`20ms`. */
+export function retryAfterMs(headers: unknown, now = Date.now()): number | undefined {
+  const retryAfter = headerValue(headers, "retry-after-ms");
+  if (retryAfter && Number.isFinite(Number(retryAfter))) return Number(retryAfter);
+  const value = headerValue(headers, "retry-after");
+  if (value) {
+    const seconds = Number(value);
+    if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+    const date = Date.parse(value);
+    if (Number.isFinite(date)) return Math.max(0, date - now);
+  }
+  const reset =
+    headerValue(headers, "x-ratelimit-reset-requests") ??
+    headerValue(headers, "x-ratelimit-reset-tokens");
+  if (reset) {
+    const match = /^([\d.]+)(ms|s|m)?$/.exec(reset.trim());
+    if (match) {
+      const n = Number(match[1]);
+      const unit = match[2] ?? "s";
+      return unit === "ms" ? n : unit === "m" ? n * 60_000 : n * 1000;
+    }
+  }
+  return undefined;
+}
+
+/** Maps a provider failure to what Restate should do: retry (maybe after a delay) or give up. */
+export function classifyLlmError(
+  error: unknown,
+  timeoutMs: number,
+  attemptSignal?: AbortSignal,
+  apiKey?: string,
+): RetryableError | TerminalError {
+  const err = error as {
+    status?: number;
+    headers?: unknown;
+    message?: string;
+    name?: string;
+    code?: string;
+  };
+  const status = typeof err.status === "number" ? err.status : undefined;
+  const message = redact(String(err.message ?? error), apiKey);
+  if (attemptSignal?.aborted) return new RetryableError("attempt aborted by Restate");
+  if (status === undefined) {
+    if (err.name === "TimeoutError" || /timed? ?out|aborted/i.test(message)) {
+      return new RetryableError(`LLM call timed out after ${timeoutMs} ms`);
+    }
+    return new RetryableError(`LLM unreachable: ${message}`);
+  }
+  if (status === 429 || status === 408 || status === 409 || status >= 500) {
+    const after = retryAfterMs(err.headers);
+    return new RetryableError(
+      `HTTP ${status}${status === 429 ? " rate limited" : ""}: ${message}`,
+      after !== undefined ? { retryAfter: after } : {},
+    );
+  }
+  return new TerminalError(`LLM request refused (HTTP ${status}): ${message}`, {
+    errorCode: status,
+  });
+}
+
+/** Provider errors sometimes echo the key (e.g. "Incorrect API key provided: sk-..."). */
+export function redact(text: string, apiKey?: string): string {
+  const withoutKey = apiKey && apiKey.length >= 4 ? text.split(apiKey).join("[redacted]") : text;
+  return withoutKey.replace(/\bsk-[A-Za-z0-9_-]{6,}/g, "[redacted]");
+}

@@ -1,0 +1,60 @@
+import { Command, Option } from "commander";
+import { registerAnalyze } from "./commands/analyze.js";
+import { registerAsk } from "./commands/ask.js";
+import { registerServe } from "./commands/serve.js";
+import { registerServer } from "./commands/server.js";
+import type { App } from "./context.js";
+import { EXIT_CODE_HELP } from "./errors.js";
+
+/** The commander program: global flags and one registration per command. */
+export function buildProgram(app: App): Command {
+  const program = new Command("pagent")
+    .description("Run parallel LLM agent jobs durably on Restate.")
+    .version(app.version, "-V, --version")
+    .option(
+      "--ephemeral",
+      "use a private Restate server for this command only (env PAGENT_EPHEMERAL=1)",
+    )
+    .option(
+      "--restate-url <urls>",
+      "use an existing Restate ingress (comma-separated for a cluster; env RESTATE_INGRESS_URL)",
+    )
+    .option("--admin-url <urls>", "its admin API (env RESTATE_ADMIN_URL)")
+    .option("--model <name>", "model name, or 'local' for the offline model (env PAGENT_MODEL)")
+    .option("--base-url <url>", "OpenAI-compatible API base URL (env OPENAI_BASE_URL)")
+    .option("--retries <n>", "attempts per LLM or tool step before it fails (default 5)")
+    .option(
+      "--task-timeout <duration>",
+      "time limit of one LLM or tool call, e.g. 90s (default 120s)",
+    )
+    .option("--config <file>", "config file (default ./pagent.config.json if present)")
+    .addOption(new Option("--json", "print one JSON result when done").conflicts("ndjson"))
+    .addOption(new Option("--ndjson", "print events as NDJSON lines as they happen"))
+    .option("-q, --quiet", "print the result only")
+    .option("--verbose", "print stack traces of errors")
+    .option("--no-color", "no colour (also NO_COLOR)")
+    .showHelpAfterError(false)
+    .addHelpText("after", `\n${EXIT_CODE_HELP}\n`)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => app.stdout.write(text),
+      // Commander's own errors are re-thrown and printed once by main.ts.
+      writeErr: () => undefined,
+    });
+  program.enablePositionalOptions(false);
+  registerAnalyze(program, app);
+  registerAsk(program, app);
+  registerServer(program, app);
+  registerServe(program, app);
+  for (const command of program.commands) {
+    command
+      .exitOverride()
+      .configureOutput({ writeOut: (text) => app.stdout.write(text), writeErr: () => undefined });
+    for (const sub of command.commands) {
+      sub
+        .exitOverride()
+        .configureOutput({ writeOut: (text) => app.stdout.write(text), writeErr: () => undefined });
+    }
+  }
+  return program;
+}

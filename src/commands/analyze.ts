@@ -1,0 +1,75 @@
+import type { Command } from "commander";
+import { parsePositiveInt } from "../config.js";
+import { commandContext, type App } from "../context.js";
+import { EXIT, UsageError } from "../errors.js";
+import { readInputs } from "../inputs.js";
+import { parseAnalysisFlags, planAnalyze, selectAnalyses } from "../jobs/analyze-plan.js";
+import { runSubmission } from "../jobs/run.js";
+import { modelSpec, retrySettings } from "./shared.js";
+
+interface AnalyzeFlags {
+  text?: string;
+  only?: string;
+  analysis: string[];
+  concurrency?: string;
+  maxBytes?: string;
+  fresh?: boolean;
+  id?: string;
+}
+
+export function registerAnalyze(program: Command, app: App): void {
+  program
+    .command("analyze")
+    .description("run the analyses of each input in parallel (files, - for stdin, or --text)")
+    .argument("[files...]", "text files to analyze; - reads stdin")
+    .option("--text <text>", "analyze this text instead of files")
+    .option("--only <names>", "comma-separated analyses to run (default: all)")
+    .option(
+      "--analysis <name=instruction>",
+      "add a custom analysis (repeatable)",
+      (v: string, all: string[]) => [...all, v],
+      [],
+    )
+    .option("--concurrency <n>", "jobs in flight at once for several inputs (default 4)")
+    .option("--max-bytes <n>", "refuse inputs larger than this (default 1048576)")
+    .option("--fresh", "start a new job even if this exact one ran before")
+    .option("--id <key>", "use this job id instead of the content-addressed one")
+    .action(async (files: string[], flags: AnalyzeFlags, command: Command) => {
+      const ctx = commandContext(app, command.optsWithGlobals());
+      const { config } = ctx;
+      const model = modelSpec(config);
+      const analyses = selectAnalyses(
+        config.file,
+        parseAnalysisFlags(flags.analysis),
+        flags.only
+          ?.split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      );
+      const concurrency = flags.concurrency
+        ? parsePositiveInt(flags.concurrency, "--concurrency")
+        : (config.file.concurrency ?? 4);
+      const maxBytes = flags.maxBytes
+        ? parsePositiveInt(flags.maxBytes, "--max-bytes")
+        : (config.file.maxBytes ?? 1024 * 1024);
+      const inputs = await readInputs({ files, text: flags.text, stdin: app.stdin, maxBytes });
+      const bad = inputs.filter((i) => "error" in i);
+      // A lone bad input is a usage error; in a batch the good inputs still run.
+      if (bad.length === inputs.length) {
+        throw new UsageError(bad.map((b) => ("error" in b ? b.error : "")).join("; "));
+      }
+      for (const input of bad) if ("error" in input) app.stderr.write(`pagent: ${input.error}\n`);
+      const submission = planAnalyze({
+        inputs,
+        analyses,
+        model,
+        retry: retrySettings(config),
+        concurrency,
+        fresh: flags.fresh ?? false,
+        id: flags.id,
+      });
+      const runtime = await ctx.openRuntime();
+      const code = await runSubmission(runtime, submission, ctx.reporter, app.signal);
+      app.finish(bad.length > 0 && code === EXIT.ok ? EXIT.partial : code);
+    });
+}

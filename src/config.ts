@@ -1,0 +1,182 @@
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+import { UsageError } from "./errors.js";
+import type { RuntimeMode } from "./restate/runtime.js";
+
+const analysisSchema = z.object({
+  instruction: z.string().min(1),
+  schema: z.record(z.string(), z.unknown()).optional(),
+});
+
+const commandToolSchema = z.object({
+  description: z.string().default("a user command"),
+  argv: z.array(z.string()).min(1),
+  timeoutMs: z.number().int().positive().optional(),
+  schema: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** `pagent.config.json`: everything optional; flags and environment win over it. */
+export const configFileSchema = z
+  .object({
+    model: z.string().optional(),
+    baseUrl: z.string().url().optional(),
+    analyses: z.record(z.string(), analysisSchema).optional(),
+    tools: z.record(z.string(), commandToolSchema).optional(),
+    concurrency: z.number().int().positive().optional(),
+    maxBytes: z.number().int().positive().optional(),
+    retries: z.number().int().min(1).optional(),
+    taskTimeout: z.string().optional(),
+    allowRoots: z.array(z.string()).optional(),
+    allowHosts: z.array(z.string()).optional(),
+    restateUrl: z.string().optional(),
+    adminUrl: z.string().optional(),
+  })
+  .strict();
+
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+/** Flags common to every command, as commander parsed them. */
+export interface GlobalFlags {
+  ephemeral?: boolean;
+  restateUrl?: string;
+  adminUrl?: string;
+  json?: boolean;
+  ndjson?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  color?: boolean;
+  config?: string;
+  model?: string;
+  baseUrl?: string;
+  retries?: string;
+  taskTimeout?: string;
+}
+
+export type OutputMode = "human" | "json" | "ndjson";
+
+export interface ResolvedConfig {
+  mode: RuntimeMode;
+  home: string;
+  ingressUrls: string[];
+  adminUrls: string[];
+  model?: string;
+  baseUrl?: string;
+  apiKey?: string;
+  output: OutputMode;
+  quiet: boolean;
+  verbose: boolean;
+  retries: number;
+  taskTimeoutMs: number;
+  file: ConfigFile;
+}
+
+export type Env = Record<string, string | undefined>;
+
+const truthy = (value: string | undefined) =>
+  value !== undefined && /^(1|true|yes|on)$/i.test(value);
+
+/** Parses `90s`, `2m`, `500ms` or a number of seconds. */
+export function parseDuration(value: string, what: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!match)
+    throw new UsageError(`${what} must be a duration like 30s, 2m or 500ms, not "${value}"`);
+  const n = Number(match[1]);
+  const unit = match[2] ?? "s";
+  const factor = unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 3_600_000;
+  return Math.round(n * factor);
+}
+
+export function parsePositiveInt(value: string, what: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${what} must be a whole number of at least 1, not "${value}"`);
+  return n;
+}
+
+function splitUrls(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(",")
+    .map((u) => u.trim())
+    .filter(Boolean);
+}
+
+/** Where pagent keeps its embedded server: $PAGENT_HOME, else $XDG_STATE_HOME/pagent, else ~/.local/state/pagent. */
+export function resolveHome(env: Env): string {
+  if (env.PAGENT_HOME) return path.resolve(env.PAGENT_HOME);
+  const stateHome = env.XDG_STATE_HOME || path.join(env.HOME || os.homedir(), ".local", "state");
+  return path.join(stateHome, "pagent");
+}
+
+/** One pure function for every setting: flag > environment > config file > default. */
+export function resolveConfig(flags: GlobalFlags, env: Env, file: ConfigFile): ResolvedConfig {
+  const ingressUrls = splitUrls(flags.restateUrl ?? env.RESTATE_INGRESS_URL ?? file.restateUrl);
+  const adminUrls = splitUrls(flags.adminUrl ?? env.RESTATE_ADMIN_URL ?? file.adminUrl);
+  for (const url of [...ingressUrls, ...adminUrls]) {
+    if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+      throw new UsageError(
+        `"${url}" is not an http(s) URL; pass e.g. --restate-url http://127.0.0.1:8080`,
+      );
+    }
+  }
+  const ephemeral = flags.ephemeral ?? truthy(env.PAGENT_EPHEMERAL);
+  if (ephemeral && ingressUrls.length > 0) {
+    throw new UsageError("--ephemeral and --restate-url exclude each other; choose one");
+  }
+  if (flags.json && flags.ndjson)
+    throw new UsageError("--json and --ndjson exclude each other; choose one");
+  const baseUrl = flags.baseUrl ?? env.OPENAI_BASE_URL ?? file.baseUrl;
+  if (baseUrl !== undefined && !URL.canParse(baseUrl)) {
+    throw new UsageError(
+      `--base-url "${baseUrl}" is not a URL; pass e.g. http://127.0.0.1:11434/v1`,
+    );
+  }
+  const taskTimeout = flags.taskTimeout ?? env.PAGENT_TASK_TIMEOUT ?? file.taskTimeout;
+  return {
+    mode: ephemeral ? "ephemeral" : ingressUrls.length > 0 ? "connect" : "embedded",
+    home: resolveHome(env),
+    ingressUrls,
+    adminUrls,
+    model: flags.model ?? env.PAGENT_MODEL ?? file.model,
+    baseUrl,
+    apiKey: env.OPENAI_API_KEY || undefined,
+    output: flags.ndjson ? "ndjson" : flags.json ? "json" : "human",
+    quiet: flags.quiet ?? false,
+    verbose: flags.verbose ?? false,
+    retries:
+      flags.retries !== undefined
+        ? parsePositiveInt(flags.retries, "--retries")
+        : (file.retries ?? 5),
+    taskTimeoutMs:
+      taskTimeout !== undefined ? parseDuration(taskTimeout, "--task-timeout") : 120_000,
+    file,
+  };
+}
+
+/** Reads the config file: `--config PATH` must exist; `./pagent.config.json` is used when present. */
+export function loadConfigFile(explicitPath: string | undefined, cwd: string): ConfigFile {
+  const file = explicitPath
+    ? path.resolve(cwd, explicitPath)
+    : path.join(cwd, "pagent.config.json");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    if (!explicitPath && (error as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw new UsageError(`cannot read config file ${file}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`config file ${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = configFileSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new UsageError(
+      `config file ${file} is invalid: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`,
+    );
+  }
+  return parsed.data;
+}

@@ -1,0 +1,90 @@
+import type { BatchResult, JobResult } from "../../services/types.js";
+import { EXIT, InterruptedError, type ExitCode } from "../errors.js";
+import type { Reporter } from "../output/reporter.js";
+import { formatMs } from "../output/human.js";
+import type { Runtime } from "../restate/runtime.js";
+import { submitJob, type Submission } from "./client.js";
+import { watchJob } from "./watch.js";
+
+export function exitCodeFor(result: JobResult | BatchResult): ExitCode {
+  switch (result.status) {
+    case "done":
+      return EXIT.ok;
+    case "partial":
+      return EXIT.partial;
+    default:
+      return EXIT.jobFailed;
+  }
+}
+
+export interface FollowOptions {
+  signal: AbortSignal;
+  invocationId?: string;
+}
+
+/** Follows a job to its end and reports it; Ctrl-C stops the watching, never the job. */
+export async function followJob(
+  runtime: Runtime,
+  job: string,
+  reporter: Reporter,
+  options: FollowOptions,
+): Promise<ExitCode> {
+  let result: JobResult | BatchResult;
+  try {
+    result = await watchJob(runtime.admin, job, {
+      onEvent: (id, event) => reporter.event(id, event),
+      signal: options.signal,
+    });
+  } catch (error) {
+    if (options.signal.aborted) {
+      reporter.close();
+      throw new InterruptedError(
+        runtime.mode === "ephemeral"
+          ? `interrupted; job ${job} ran on a private --ephemeral server and stopped with it`
+          : `stopped watching; job ${job} goes on. Follow it with: pagent attach ${job}`,
+      );
+    }
+    throw error;
+  }
+  reporter.result(result);
+  const tokens = result.usage.total > 0 ? ` · ${result.usage.total} tokens` : "";
+  reporter.note(`job ${job} · ${result.status} · ${formatMs(result.ms)}${tokens}`);
+  if (runtime.mode !== "ephemeral") reporter.note(`Restate UI: ${runtime.uiUrl}`);
+  reporter.close();
+  return exitCodeFor(result);
+}
+
+/** Submits (or re-attaches to) a job, then follows it. */
+export async function runSubmission(
+  runtime: Runtime,
+  submission: Submission,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<ExitCode> {
+  const submitted = await submitJob(runtime, submission);
+  const request = submission.request;
+  const input = "input" in request ? request.input : `${request.items.length} inputs`;
+  reporter.event(
+    submitted.job,
+    submitted.existing
+      ? { type: "job.attached", kind: submission.kind, input }
+      : {
+          type: "job.submitted",
+          kind: submission.kind,
+          input,
+          model:
+            "model" in request
+              ? request.model.name
+              : ((
+                  request.items.find((i) => "request" in i) as
+                    { request?: { model: { name: string } } } | undefined
+                )?.request?.model.name ?? ""),
+        },
+  );
+  if (submitted.existing)
+    reporter.note(`job ${submitted.job} exists; attaching to it (use --fresh for a new run)`);
+  return followJob(runtime, submitted.job, reporter, {
+    signal,
+    invocationId: submitted.invocationId,
+  });
+}

@@ -1,0 +1,111 @@
+import type { BatchResult, JobResult, JobView } from "../../services/types.js";
+import { JOB_SERVICE, VIEW_KEY } from "../../services/job.js";
+import { PagentError, EXIT } from "../errors.js";
+import { sqlString, type AdminClient } from "../restate/admin.js";
+import type { EventBody } from "../output/events.js";
+import {
+  failureLine,
+  snapshotTask,
+  taskEvents,
+  type InvocationRow,
+  type TaskSnapshot,
+} from "./progress.js";
+
+export interface WatchOptions {
+  /** Called for every event of the job (and of a batch's child jobs). */
+  onEvent: (job: string, event: EventBody) => void;
+  intervalMs?: number;
+  signal?: AbortSignal;
+  /** How long a job may stay unknown to Restate before we say so (a just-submitted job takes a moment). */
+  unknownAfterMs?: number;
+}
+
+/** Reads jobs' durable views straight from Restate's state table: no invocation, nothing to retain. */
+export async function readViews(admin: AdminClient, jobs: string[]): Promise<Map<string, JobView>> {
+  if (jobs.length === 0) return new Map();
+  const rows = await admin.query<{ service_key: string; value_utf8: string }>(
+    `SELECT service_key, value_utf8 FROM state WHERE service_name = ${sqlString(JOB_SERVICE)} AND key = ${sqlString(VIEW_KEY)} AND service_key IN (${jobs.map(sqlString).join(", ")})`,
+  );
+  return new Map(rows.map((row) => [row.service_key, JSON.parse(row.value_utf8) as JobView]));
+}
+
+export async function readInvocations(
+  admin: AdminClient,
+  ids: string[],
+): Promise<Map<string, InvocationRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = await admin.query<InvocationRow>(
+    `SELECT id, status, retry_count, last_failure, completion_result, completion_failure FROM sys_invocation WHERE id IN (${ids.map(sqlString).join(", ")})`,
+  );
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
+/** Follows a job through Restate's state until it finishes, emitting events as its tasks move. */
+export async function watchJob(
+  admin: AdminClient,
+  job: string,
+  options: WatchOptions,
+): Promise<JobResult | BatchResult> {
+  const interval = options.intervalMs ?? 150;
+  const seen = new Map<string, TaskSnapshot>();
+  const finishedChildren = new Set<string>();
+  const started = Date.now();
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const views = await readViews(admin, [job]);
+    const view = views.get(job);
+    if (!view) {
+      if (Date.now() - started > (options.unknownAfterMs ?? 30_000)) {
+        throw new PagentError(
+          `no job ${job} in Restate (it may have expired); see \`pagent jobs\``,
+          EXIT.usage,
+        );
+      }
+    } else {
+      const open = (view.children ?? [])
+        .filter((c) => c.job && !finishedChildren.has(c.job) && c.state !== "queued")
+        .map((c) => c.job!);
+      const childViews = await readViews(admin, open);
+      const watched = [view, ...childViews.values()];
+      const invocationIds = watched.flatMap((v) => [
+        v.invocationId,
+        ...v.tasks
+          .filter((t) => t.state === "running" && t.invocationId)
+          .map((t) => t.invocationId!),
+      ]);
+      const invocations = await readInvocations(admin, invocationIds);
+      for (const v of watched) {
+        for (const task of v.tasks) {
+          const snapshot = snapshotTask(
+            v,
+            task,
+            task.invocationId ? invocations.get(task.invocationId) : undefined,
+          );
+          const key = `${v.job}/${task.id}`;
+          for (const event of taskEvents(seen.get(key), snapshot)) options.onEvent(v.job, event);
+          seen.set(key, snapshot);
+        }
+        if (v !== view && v.status !== "running" && v.result) {
+          finishedChildren.add(v.job);
+          const result = v.result as JobResult;
+          options.onEvent(v.job, {
+            type: "job.done",
+            status: result.status,
+            result: result.result,
+            usage: result.usage,
+            errors: result.errors,
+          });
+        }
+      }
+      if (view.status !== "running" && view.result) return view.result;
+      const own = invocations.get(view.invocationId);
+      if (own?.status === "completed" && own.completion_result === "failure") {
+        throw new PagentError(
+          `job ${job} failed: ${failureLine(own.completion_failure) ?? "unknown failure"}`,
+          EXIT.jobFailed,
+        );
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}

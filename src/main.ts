@@ -1,0 +1,81 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { CommanderError } from "commander";
+import { buildProgram } from "./cli.js";
+import type { App } from "./context.js";
+import { describeError, EXIT, type ExitCode } from "./errors.js";
+
+const PACKAGE_JSON = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../../package.json",
+);
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(PACKAGE_JSON, "utf8")) as { version: string }).version;
+}
+
+/** The process boundary: parses, runs one command, maps every error to one line and an exit code. */
+export async function main(argv: string[]): Promise<ExitCode> {
+  const controller = new AbortController();
+  const cleanups: (() => Promise<void>)[] = [];
+  let code: ExitCode = EXIT.ok;
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts > 1) process.exit(signal === "SIGINT" ? EXIT.interrupted : EXIT.jobFailed);
+    controller.abort(new Error(signal));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const verbose = argv.includes("--verbose");
+  const app: App = {
+    env: process.env,
+    cwd: process.cwd(),
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: controller.signal,
+    version: packageVersion(),
+    finish: (exitCode) => {
+      code = exitCode;
+    },
+    onExit: (cleanup) => cleanups.push(cleanup),
+  };
+  try {
+    await buildProgram(app).parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end through here too, successfully.
+      if (
+        error.exitCode === 0 ||
+        error.code === "commander.helpDisplayed" ||
+        error.code === "commander.version"
+      ) {
+        code = EXIT.ok;
+      } else {
+        process.stderr.write(
+          `pagent: ${error.message.replace(/^error: /, "")} (see pagent --help)\n`,
+        );
+        code = EXIT.usage;
+      }
+    } else {
+      const described = describeError(error);
+      process.stderr.write(`pagent: ${described.message}\n`);
+      if (verbose && error instanceof Error && error.stack)
+        process.stderr.write(`${error.stack}\n`);
+      code = described.exitCode;
+    }
+  } finally {
+    while (cleanups.length > 0) {
+      await cleanups.pop()!().catch((error: unknown) => {
+        if (verbose) process.stderr.write(`pagent: cleanup failed: ${String(error)}\n`);
+      });
+    }
+  }
+  return code;
+}
+
+const code = await main(process.argv);
+// Idle keep-alive sockets would hold the process open for seconds; exit once output is flushed.
+process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));

@@ -1,0 +1,98 @@
+import { UnavailableError } from "../errors.js";
+
+/** A thin client of Restate's admin API: registration, SQL introspection and invocation control. */
+export class AdminClient {
+  constructor(
+    readonly url: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  private async request(path: string, init: RequestInit = {}): Promise<Response> {
+    try {
+      return await fetch(new URL(path, this.url), {
+        ...init,
+        signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      throw new UnavailableError(
+        `cannot reach the Restate admin API at ${this.url}: ${(error as Error).message}; is the server running? (try \`pagent server start\` or check --admin-url)`,
+        { cause: error },
+      );
+    }
+  }
+
+  async healthy(timeoutMs = 1000): Promise<boolean> {
+    try {
+      const res = await fetch(new URL("/health", this.url), {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  async version(): Promise<string | undefined> {
+    const res = await this.request("/version");
+    if (!res.ok) return undefined;
+    return ((await res.json()) as { version?: string }).version;
+  }
+
+  /** Registers (or re-registers) an endpoint; `force` lets a changed endpoint replace its old registration. */
+  async register(endpointUri: string, headers: Record<string, string> = {}): Promise<void> {
+    const res = await this.request("/deployments", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ uri: endpointUri, force: true, additional_headers: headers }),
+    });
+    if (!res.ok) {
+      throw new UnavailableError(
+        `Restate could not register the endpoint ${endpointUri}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`,
+      );
+    }
+  }
+
+  async services(): Promise<string[]> {
+    const res = await this.request("/services");
+    if (!res.ok)
+      throw new UnavailableError(`Restate admin API answered HTTP ${res.status} for /services`);
+    const body = (await res.json()) as { services: { name: string }[] };
+    return body.services.map((s) => s.name);
+  }
+
+  /** Runs SQL against Restate's introspection tables (sys_invocation, state, …). */
+  async query<T>(sql: string): Promise<T[]> {
+    const res = await this.request("/query", {
+      method: "POST",
+      // Without this the admin API answers in Arrow.
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ query: sql }),
+    });
+    if (!res.ok) {
+      throw new UnavailableError(
+        `Restate query failed: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`,
+      );
+    }
+    return ((await res.json()) as { rows: T[] }).rows;
+  }
+
+  /** Ends a backoff or a pause now, instead of at the next retry tick. */
+  async resume(invocationId: string): Promise<boolean> {
+    const res = await this.request(`/invocations/${encodeURIComponent(invocationId)}/resume`, {
+      method: "PATCH",
+    });
+    return res.ok;
+  }
+
+  async cancel(invocationId: string): Promise<boolean> {
+    const res = await this.request(`/invocations/${encodeURIComponent(invocationId)}/cancel`, {
+      method: "PATCH",
+    });
+    return res.ok;
+  }
+}
+
+/** SQL string literal. Ids come from users (`pagent attach ID`), so they are escaped, never pasted. */
+export function sqlString(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}

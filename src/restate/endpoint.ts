@@ -1,0 +1,58 @@
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { UnavailableError } from "../errors.js";
+
+export interface EndpointOptions {
+  port: number;
+  host: string;
+  apiKey?: string;
+  identityKeys?: string[];
+}
+
+export interface HostedEndpoint extends AsyncDisposable {
+  uri: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Hosts pagent's services on a real HTTP/2 server. `restate.serve()` would listen on every interface;
+ * this binds the address we are given (loopback by default).
+ */
+export async function hostEndpoint(options: EndpointOptions): Promise<HostedEndpoint> {
+  const [restate, { createServices }] = await Promise.all([
+    import("@restatedev/restate-sdk"),
+    import("../../services/index.js"),
+  ]);
+  const services = createServices({ apiKey: options.apiKey });
+  let endpoint = restate.endpoint();
+  for (const service of services.all) endpoint = endpoint.bind(service);
+  if (options.identityKeys && options.identityKeys.length > 0) {
+    endpoint = endpoint.withIdentityV1(...options.identityKeys);
+  }
+  const server = http2.createServer(endpoint.handler());
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        new UnavailableError(
+          error.code === "EADDRINUSE"
+            ? `port ${options.port} on ${options.host} is already in use; choose another with --port`
+            : `cannot listen on ${options.host}:${options.port}: ${error.message}`,
+        ),
+      ),
+    );
+    server.listen(options.port, options.host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const close = async () => {
+    for (const session of sessions) session.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  return { uri: `http://${host}:${port}`, port, close, [Symbol.asyncDispose]: close };
+}

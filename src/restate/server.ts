@@ -1,0 +1,170 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, openSync, closeSync } from "node:fs";
+import { createRequire } from "node:module";
+import net from "node:net";
+import { UnavailableError } from "../errors.js";
+import { AdminClient } from "./admin.js";
+
+/** Ports of one restate-server; all bound to the loopback address unless told otherwise. */
+export interface ServerPorts {
+  ingress: number;
+  admin: number;
+  node: number;
+}
+
+export interface ServerOptions {
+  dataDir: string;
+  ports: ServerPorts;
+  host?: string;
+  /** Where the server's output goes; `inherit`-less, so a detached server outlives its parent. */
+  logFile: string;
+  detached: boolean;
+  /** Few partitions start faster and idle smaller; one machine needs no more. */
+  partitions?: number;
+}
+
+/** The real binary shipped by the `@restatedev/restate-server` npm package for this platform. */
+export function restateBinary(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = `@restatedev/restate-server-${process.platform}-${process.arch}`;
+  try {
+    return require.resolve(`${pkg}/bin/restate-server`);
+  } catch {
+    throw new UnavailableError(
+      `restate-server is not installed for ${process.platform}-${process.arch} (${pkg}); reinstall pagent with optional dependencies, or use --restate-url`,
+    );
+  }
+}
+
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function portIsFree(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once("error", () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+export async function freePorts(host = "127.0.0.1"): Promise<ServerPorts> {
+  return { ingress: await freePort(host), admin: await freePort(host), node: await freePort(host) };
+}
+
+export function urlsOf(ports: ServerPorts, host = "127.0.0.1") {
+  return {
+    ingressUrl: `http://${host}:${ports.ingress}`,
+    adminUrl: `http://${host}:${ports.admin}`,
+  };
+}
+
+/** Starts restate-server; the caller waits for {@link waitForServer}. */
+export function spawnServer(options: ServerOptions): ChildProcess {
+  const host = options.host ?? "127.0.0.1";
+  mkdirSync(options.dataDir, { recursive: true });
+  const log = openSync(options.logFile, "a");
+  // The server needs no model credentials; keep them out of its environment and its logs.
+  const { OPENAI_API_KEY: _key, ...env } = process.env;
+  const child = spawn(
+    restateBinary(),
+    [
+      "--no-logo",
+      "--listen-mode",
+      "tcp",
+      "--bind-ip",
+      host,
+      "--bind-port",
+      String(options.ports.node),
+      "--base-dir",
+      options.dataDir,
+      "--node-name",
+      "pagent",
+    ],
+    {
+      detached: options.detached,
+      stdio: ["ignore", log, log],
+      env: {
+        ...env,
+        RESTATE_INGRESS__BIND_ADDRESS: `${host}:${options.ports.ingress}`,
+        RESTATE_ADMIN__BIND_ADDRESS: `${host}:${options.ports.admin}`,
+        RESTATE_DEFAULT_NUM_PARTITIONS: String(options.partitions ?? 2),
+        RESTATE_LOG_FORMAT: "compact",
+      },
+    },
+  );
+  closeSync(log);
+  if (options.detached) child.unref();
+  return child;
+}
+
+/** Waits until the admin API answers and the ingress accepts requests. */
+export async function waitForServer(
+  ports: ServerPorts,
+  timeoutMs = 30_000,
+  host = "127.0.0.1",
+  child?: ChildProcess,
+): Promise<void> {
+  const { adminUrl, ingressUrl } = urlsOf(ports, host);
+  const admin = new AdminClient(adminUrl);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) {
+      throw new UnavailableError(
+        `restate-server exited with code ${child.exitCode} while starting`,
+      );
+    }
+    if (await admin.healthy(500)) {
+      try {
+        const res = await fetch(`${ingressUrl}/restate/health`, {
+          signal: AbortSignal.timeout(500),
+        });
+        if (res.ok) return;
+      } catch {
+        // not yet listening
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new UnavailableError(`restate-server did not become healthy within ${timeoutMs} ms`);
+}
+
+export function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** SIGTERM, then SIGKILL after the grace period; resolves once the process is gone. */
+export async function stopProcess(pid: number, graceMs = 10_000): Promise<void> {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    return;
+  }
+  while (isAlive(pid)) await new Promise((r) => setTimeout(r, 20));
+}
