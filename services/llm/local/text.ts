@@ -135,6 +135,10 @@ export function splitClauses(sentence: string): string[] {
     .filter((c) => countWords(c) >= 2);
 }
 
+// Above this many sentences the O(n²) similarity graph gets slow (a book, not an input text);
+// such texts are ranked by term frequency alone.
+const MAX_TEXTRANK_SENTENCES = 1000;
+
 /**
  * Ranks sentences with TextRank (PageRank over a word-overlap similarity graph, as in Mihalcea
  * & Tarau 2004). Ties, including the all-equal case of texts whose sentences share no words,
@@ -145,42 +149,13 @@ export function rankSentences(sentences: readonly Sentence[]): number[] {
   const n = sentences.length;
   if (n === 0) return [];
   const bags = sentences.map((s) => contentWords(s.text));
-  const sets = bags.map((b) => new Set(b));
-
-  const weights: number[][] = sets.map((a, i) =>
-    sets.map((b, j) => {
-      if (i === j || a.size === 0 || b.size === 0) return 0;
-      let common = 0;
-      for (const w of a) if (b.has(w)) common++;
-      return common / (Math.log(1 + a.size) + Math.log(1 + b.size));
-    }),
-  );
-  const outSum = weights.map((row) => row.reduce((s, w) => s + w, 0));
-
-  const damping = 0.85;
-  let score = new Array<number>(n).fill(1 / n);
-  for (let iter = 0; iter < 50; iter++) {
-    // Sentences with no edges spread their score evenly, which keeps the total at 1.
-    const dangling = score.reduce((s, v, j) => (outSum[j] === 0 ? s + v : s), 0) / n;
-    const next = score.map((_, i) => {
-      let sum = dangling;
-      for (let j = 0; j < n; j++) {
-        const w = weights[j]?.[i] ?? 0;
-        const total = outSum[j] ?? 0;
-        if (w > 0 && total > 0) sum += (w / total) * (score[j] ?? 0);
-      }
-      return (1 - damping) / n + damping * sum;
-    });
-    const delta = next.reduce((d, v, i) => d + Math.abs(v - (score[i] ?? 0)), 0);
-    score = next;
-    if (delta < 1e-10) break;
-  }
 
   const freq = new Map<string, number>();
   for (const bag of bags) for (const w of bag) freq.set(w, (freq.get(w) ?? 0) + 1);
   const tf = bags.map((bag) =>
     bag.length === 0 ? 0 : bag.reduce((s, w) => s + (freq.get(w) ?? 0), 0) / Math.sqrt(bag.length),
   );
+  const score = n <= MAX_TEXTRANK_SENTENCES ? textRank(bags) : new Array<number>(n).fill(0);
 
   // Rounding keeps floating-point noise from deciding between sentences that are tied.
   const key = (v: number) => Math.round(v * 1e9);
@@ -190,4 +165,50 @@ export function rankSentences(sentences: readonly Sentence[]): number[] {
       (a, b) =>
         key(score[b] ?? 0) - key(score[a] ?? 0) || key(tf[b] ?? 0) - key(tf[a] ?? 0) || a - b,
     );
+}
+
+function textRank(bags: readonly string[][]): number[] {
+  const n = bags.length;
+  const sets = bags.map((b) => new Set(b));
+  // weights[j * n + i]: similarity of j and i (symmetric), log-length normalised as in the paper.
+  const weights = new Float64Array(n * n);
+  const outSum = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const a = sets[i] ?? new Set<string>();
+    for (let j = i + 1; j < n; j++) {
+      const b = sets[j] ?? new Set<string>();
+      if (a.size === 0 || b.size === 0) continue;
+      let common = 0;
+      for (const w of a) if (b.has(w)) common++;
+      if (common === 0) continue;
+      const w = common / (Math.log(1 + a.size) + Math.log(1 + b.size));
+      weights[i * n + j] = w;
+      weights[j * n + i] = w;
+      outSum[i] = (outSum[i] ?? 0) + w;
+      outSum[j] = (outSum[j] ?? 0) + w;
+    }
+  }
+
+  const damping = 0.85;
+  let score = new Float64Array(n).fill(1 / n);
+  for (let iter = 0; iter < 50; iter++) {
+    // Sentences with no edges spread their score evenly, which keeps the total at 1.
+    let dangling = 0;
+    for (let j = 0; j < n; j++) if (outSum[j] === 0) dangling += score[j] ?? 0;
+    const next = new Float64Array(n).fill((1 - damping) / n + (damping * dangling) / n);
+    for (let j = 0; j < n; j++) {
+      const total = outSum[j] ?? 0;
+      if (total === 0) continue;
+      const share = (damping * (score[j] ?? 0)) / total;
+      for (let i = 0; i < n; i++) {
+        const w = weights[j * n + i] ?? 0;
+        if (w > 0) next[i] = (next[i] ?? 0) + w * share;
+      }
+    }
+    let delta = 0;
+    for (let i = 0; i < n; i++) delta += Math.abs((next[i] ?? 0) - (score[i] ?? 0));
+    score = next;
+    if (delta < 1e-10) break;
+  }
+  return Array.from(score);
 }
