@@ -25,8 +25,12 @@ import {
   type TaskView,
 } from "./types.js";
 
+/** How long a finished job's view and result stay attachable; then the job is forgotten. */
+export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
 export interface AnalyzeRequest {
   job: string;
+  retentionMs?: number;
   input: string;
   text: string;
   analyses: AnalysisSpec[];
@@ -36,6 +40,7 @@ export interface AnalyzeRequest {
 
 export interface AskRequest {
   job: string;
+  retentionMs?: number;
   input: string;
   prompt: string;
   system?: string;
@@ -50,6 +55,7 @@ export type BatchItem =
 
 export interface BatchRequest {
   job: string;
+  retentionMs?: number;
   items: BatchItem[];
   concurrency: number;
 }
@@ -122,11 +128,20 @@ async function finish<R extends JobResult | BatchResult>(
   ctx: restate.ObjectContext,
   view: JobView,
   result: R,
+  retentionMs = DEFAULT_RETENTION_MS,
 ): Promise<R> {
   view.status = result.status;
   view.finishedAt = await ctx.date.now();
   view.result = result;
   ctx.set(VIEW_KEY, view);
+  ctx.genericSend({
+    service: JOB_SERVICE,
+    method: "expire",
+    key: view.job,
+    parameter: { finishedAt: view.finishedAt },
+    inputSerde: restate.serde.json,
+    delay: retentionMs,
+  });
   return result;
 }
 
@@ -202,20 +217,25 @@ export function createJob(tasks: Tasks) {
     }
     const done = view.tasks.filter((t) => t.state === "done").length;
     const failed = view.tasks.length - done;
-    return finish(ctx, view, {
-      job: req.job,
-      kind: "analyze",
-      status: cancelled ? "cancelled" : statusOf(done, failed),
-      input: req.input,
-      model: modelLabel(req.model),
-      // In the order the analyses were asked for, not the order they finished in.
-      result: Object.fromEntries(
-        view.tasks.filter((t) => t.name in result).map((t) => [t.name, result[t.name]]),
-      ),
-      errors,
-      usage,
-      ms: (await ctx.date.now()) - view.createdAt,
-    });
+    return finish(
+      ctx,
+      view,
+      {
+        job: req.job,
+        kind: "analyze",
+        status: cancelled ? "cancelled" : statusOf(done, failed),
+        input: req.input,
+        model: modelLabel(req.model),
+        // In the order the analyses were asked for, not the order they finished in.
+        result: Object.fromEntries(
+          view.tasks.filter((t) => t.name in result).map((t) => [t.name, result[t.name]]),
+        ),
+        errors,
+        usage,
+        ms: (await ctx.date.now()) - view.createdAt,
+      },
+      req.retentionMs,
+    );
   };
 
   const ask = async (ctx: restate.ObjectContext, req: AskRequest): Promise<JobResult> => {
@@ -334,17 +354,22 @@ export function createJob(tasks: Tasks) {
         message: `stopped after ${req.maxSteps} steps without a final answer (raise --max-steps)`,
       };
     }
-    return finish<JobResult>(ctx, view, {
-      job: req.job,
-      kind: "ask",
-      status: cancelled ? "cancelled" : answer === null ? "failed" : "done",
-      input: req.input,
-      model: modelLabel(req.model),
-      result: { answer, transcript: transcript(messages) },
-      errors: error ? { agent: error } : {},
-      usage,
-      ms: (await ctx.date.now()) - view.createdAt,
-    });
+    return finish<JobResult>(
+      ctx,
+      view,
+      {
+        job: req.job,
+        kind: "ask",
+        status: cancelled ? "cancelled" : answer === null ? "failed" : "done",
+        input: req.input,
+        model: modelLabel(req.model),
+        result: { answer, transcript: transcript(messages) },
+        errors: error ? { agent: error } : {},
+        usage,
+        ms: (await ctx.date.now()) - view.createdAt,
+      },
+      req.retentionMs,
+    );
   };
 
   const batch = async (ctx: restate.ObjectContext, req: BatchRequest): Promise<BatchResult> => {
@@ -419,33 +444,49 @@ export function createJob(tasks: Tasks) {
     const allDone =
       finished.length === req.items.length && finished.every((i) => i.status === "done");
     const noneDone = !finished.some((i) => i.status === "done" || i.status === "partial");
-    return finish(ctx, view, {
-      job: req.job,
-      kind: "batch",
-      status: cancelled ? "cancelled" : allDone ? "done" : noneDone ? "failed" : "partial",
-      items: req.items.map(
-        (item, index) =>
-          items[index] ?? {
-            job: null,
-            status: "failed",
-            input: item.input,
-            result: null,
-            errors: { input: { message: "cancelled before it ran" } },
-            usage: ZERO_USAGE,
-          },
-      ),
-      usage: finished.reduce((sum, item) => addUsage(sum, item.usage), ZERO_USAGE),
-      ms: (await ctx.date.now()) - view.createdAt,
-    });
+    return finish(
+      ctx,
+      view,
+      {
+        job: req.job,
+        kind: "batch",
+        status: cancelled ? "cancelled" : allDone ? "done" : noneDone ? "failed" : "partial",
+        items: req.items.map(
+          (item, index) =>
+            items[index] ?? {
+              job: null,
+              status: "failed",
+              input: item.input,
+              result: null,
+              errors: { input: { message: "cancelled before it ran" } },
+              usage: ZERO_USAGE,
+            },
+        ),
+        usage: finished.reduce((sum, item) => addUsage(sum, item.usage), ZERO_USAGE),
+        ms: (await ctx.date.now()) - view.createdAt,
+      },
+      req.retentionMs,
+    );
   };
 
   return restate.object({
     name: JOB_SERVICE,
-    handlers: { analyze, ask, batch },
+    handlers: {
+      analyze,
+      ask,
+      batch,
+      /** Forgets a finished job once its retention has passed (a rerun of it since then is kept). */
+      expire: async (ctx: restate.ObjectContext, req: { finishedAt: number }): Promise<void> => {
+        const view = await ctx.get<JobView>(VIEW_KEY);
+        if (view && view.status !== "running" && view.finishedAt === req.finishedAt) ctx.clearAll();
+      },
+    },
     options: {
       // A job waits on its tasks for as long as they take; it must not be aborted for inactivity.
       inactivityTimeout: { hours: 1 },
-      idempotencyRetention: { days: 7 },
+      // Re-submitting a job id within this time attaches to the same invocation; after it, the job's
+      // own state (kept for its retention) answers a re-submission without running anything.
+      idempotencyRetention: { days: 1 },
     },
   });
 }

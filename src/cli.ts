@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import { registerAnalyze } from "./commands/analyze.js";
 import { registerAsk } from "./commands/ask.js";
+import { registerJobCommands } from "./commands/jobs.js";
 import { registerServe } from "./commands/serve.js";
 import { registerServer } from "./commands/server.js";
 import type { App } from "./context.js";
@@ -27,6 +28,10 @@ export function buildProgram(app: App): Command {
       "--task-timeout <duration>",
       "time limit of one LLM or tool call, e.g. 90s (default 120s)",
     )
+    .option(
+      "--retention <duration>",
+      "how long finished jobs stay attachable, e.g. 7d (default 7d; env PAGENT_RETENTION)",
+    )
     .option("--config <file>", "config file (default ./pagent.config.json if present)")
     .addOption(new Option("--json", "print one JSON result when done").conflicts("ndjson"))
     .addOption(new Option("--ndjson", "print events as NDJSON lines as they happen"))
@@ -44,6 +49,7 @@ export function buildProgram(app: App): Command {
   program.enablePositionalOptions(false);
   registerAnalyze(program, app);
   registerAsk(program, app);
+  registerJobCommands(program, app);
   registerServer(program, app);
   registerServe(program, app);
   for (const command of program.commands) {

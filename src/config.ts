@@ -28,6 +28,7 @@ export const configFileSchema = z
     maxBytes: z.number().int().positive().optional(),
     retries: z.number().int().min(1).optional(),
     taskTimeout: z.string().optional(),
+    retention: z.string().optional(),
     allowRoots: z.array(z.string()).optional(),
     allowHosts: z.array(z.string()).optional(),
     restateUrl: z.string().optional(),
@@ -52,6 +53,7 @@ export interface GlobalFlags {
   baseUrl?: string;
   retries?: string;
   taskTimeout?: string;
+  retention?: string;
 }
 
 export type OutputMode = "human" | "json" | "ndjson";
@@ -69,6 +71,8 @@ export interface ResolvedConfig {
   verbose: boolean;
   retries: number;
   taskTimeoutMs: number;
+  /** How long finished jobs stay attachable. */
+  retentionMs: number;
   file: ConfigFile;
 }
 
@@ -133,6 +137,7 @@ export function resolveConfig(flags: GlobalFlags, env: Env, file: ConfigFile): R
     );
   }
   const taskTimeout = flags.taskTimeout ?? env.PAGENT_TASK_TIMEOUT ?? file.taskTimeout;
+  const retention = flags.retention ?? env.PAGENT_RETENTION ?? file.retention;
   return {
     mode: ephemeral ? "ephemeral" : ingressUrls.length > 0 ? "connect" : "embedded",
     home: resolveHome(env),
@@ -150,6 +155,7 @@ export function resolveConfig(flags: GlobalFlags, env: Env, file: ConfigFile): R
         : (file.retries ?? 5),
     taskTimeoutMs:
       taskTimeout !== undefined ? parseDuration(taskTimeout, "--task-timeout") : 120_000,
+    retentionMs: retention !== undefined ? parseDuration(retention, "--retention") : 7 * 86_400_000,
     file,
   };
 }

@@ -20,6 +20,8 @@ export interface App {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   signal: AbortSignal;
   version: string;
+  /** Version plus build, recorded by the embedded endpoint. */
+  buildId: string;
   /** The command's exit code; main.ts is the one place that sets the process's. */
   finish(code: ExitCode): void;
   /** Cleanups main.ts runs at exit, also on Ctrl-C and on errors. */
@@ -61,7 +63,7 @@ export function commandContext(app: App, flags: GlobalFlags): CommandContext {
         ingressUrls: config.ingressUrls,
         adminUrls: config.adminUrls,
         apiKey: config.apiKey,
-        version: app.version,
+        version: app.buildId,
       });
       app.onExit(() => runtime.close());
       return runtime;

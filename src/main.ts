@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CommanderError } from "commander";
@@ -13,6 +13,15 @@ const PACKAGE_JSON = path.resolve(
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(PACKAGE_JSON, "utf8")) as { version: string }).version;
+}
+
+/** Changes with every build, so a running endpoint with older service code is noticed and replaced. */
+function buildId(version: string): string {
+  const compiledServices = path.resolve(
+    path.dirname(fileURLToPath(import.meta.url)),
+    "../services/job.js",
+  );
+  return `${version}+${Math.round(statSync(compiledServices).mtimeMs).toString(36)}`;
 }
 
 /** The process boundary: parses, runs one command, maps every error to one line and an exit code. */
@@ -37,6 +46,7 @@ export async function main(argv: string[]): Promise<ExitCode> {
     stderr: process.stderr,
     signal: controller.signal,
     version: packageVersion(),
+    buildId: buildId(packageVersion()),
     finish: (exitCode) => {
       code = exitCode;
     },

@@ -81,10 +81,15 @@ export async function callChat(
     call.tools && call.tools.length > 0 && model.bindTools ? model.bindTools(call.tools) : model;
   const options: Record<string, unknown> = { signal };
   if (call.responseFormat) {
-    options.response_format = {
+    const responseFormat = {
       type: "json_schema",
       json_schema: { name: call.responseFormat.name, schema: call.responseFormat.schema },
     };
+    // The OpenAI client JSON.parses a json_schema answer itself and throws on invalid JSON, which
+    // would look like a transport failure and be retried blind. The caller validates the raw text
+    // and sends the error back to the model, so the client's parse must never throw (not sent).
+    Object.defineProperty(responseFormat, "$parseRaw", { value: () => null, enumerable: false });
+    options.response_format = responseFormat;
   }
   const started = performance.now();
   let reply: AIMessage;

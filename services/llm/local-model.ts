@@ -96,9 +96,7 @@ import {
 } from "./local/agent.js";
 import { TextAnalysis, analysisHint, fillSchema } from "./local/analyses.js";
 import { countWords } from "./local/text.js";
-
-/** The model name reported in `response_metadata.model_name`. */
-export const LOCAL_MODEL_NAME = "local";
+import { LOCAL_MODEL_NAME } from "../types.js";
 
 /** Call options: the ChatOpenAI shapes of `tools`, `tool_choice`, `response_format`, etc. */
 export type LocalChatModelCallOptions = BaseChatModelCallOptions &
@@ -116,11 +114,12 @@ export class LocalChatModel extends BaseChatModel<LocalChatModelCallOptions> {
     return "LocalChatModel";
   }
 
+  /** No options are needed; `fields` are the usual LangChain ones (callbacks, tags, …). */
   constructor(fields: BaseChatModelParams = {}) {
     super(fields);
   }
 
-  _llmType(): string {
+  override _llmType(): string {
     return LOCAL_MODEL_NAME;
   }
 
@@ -222,11 +221,13 @@ function agentTurn(
 
   let calls = plan.calls;
   const forced = forcedTool(options.tool_choice, tools);
-  if (forced !== undefined && !calls.some((c) => c.name === forced.name)) {
+  if (forced?.byName === true) {
+    calls = calls.filter((c) => c.name === forced.name);
+  }
+  // A forced call the rules did not plan gets arguments filled from the tool's schema.
+  if (forced !== undefined && calls.length === 0) {
     const filled = fillSchema(forced.parameters ?? {}, new TextAnalysis(prompt));
     calls = [{ name: forced.name, args: isRecord(filled) ? filled : {} }];
-  } else if (forced !== undefined && forced.byName) {
-    calls = calls.filter((c) => c.name === forced.name);
   }
   if (options.parallel_tool_calls === false) calls = calls.slice(0, 1);
   if (calls.length === 0) return { content: directAnswer(tools, plan.unavailable), calls: [] };

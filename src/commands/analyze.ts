@@ -67,6 +67,7 @@ export function registerAnalyze(program: Command, app: App): void {
         concurrency,
         fresh: flags.fresh ?? false,
         id: flags.id,
+        retentionMs: config.retentionMs,
       });
       const runtime = await ctx.openRuntime();
       const code = await runSubmission(runtime, submission, ctx.reporter, app.signal);

@@ -104,6 +104,7 @@ export function registerAsk(program: Command, app: App): void {
         model,
         tools: toolsConfig(ctx.config.file, flags, app.cwd),
         retry: retrySettings(ctx.config),
+        retentionMs: ctx.config.retentionMs,
       };
       const runtime = await ctx.openRuntime();
       app.finish(await runSubmission(runtime, { kind: "ask", request }, ctx.reporter, app.signal));

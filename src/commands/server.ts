@@ -118,7 +118,7 @@ export function registerServer(program: Command, app: App): void {
         ingressUrls: [],
         adminUrls: [],
         apiKey: ctx.config.apiKey,
-        version: app.version,
+        version: app.buildId,
       });
       printStatus(ctx, await serverStatus(ctx.config.home));
       app.finish(EXIT.ok);

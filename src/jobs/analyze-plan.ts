@@ -51,6 +51,7 @@ export interface AnalyzePlanOptions {
   concurrency: number;
   fresh: boolean;
   id?: string;
+  retentionMs: number;
 }
 
 function jobIdFor(bytes: Buffer, opts: AnalyzePlanOptions, nonce: string): string {
@@ -74,6 +75,7 @@ export function planAnalyze(opts: AnalyzePlanOptions): Submission {
       analyses: opts.analyses,
       model: opts.model,
       retry: opts.retry,
+      retentionMs: opts.retentionMs,
     };
     return { input: input.label, request };
   });
@@ -91,6 +93,7 @@ export function planAnalyze(opts: AnalyzePlanOptions): Submission {
         ]),
     items: requests,
     concurrency: opts.concurrency,
+    retentionMs: opts.retentionMs,
   };
   return { kind: "batch", request: batch };
 }

@@ -90,6 +90,13 @@ export function taskEvents(previous: TaskSnapshot | undefined, next: TaskSnapsho
   const before = previous?.state ?? "queued";
   const changed = before !== next.state || (previous?.attempt ?? 1) !== next.attempt;
   if (!changed && previous) return events;
+  // A task that finished between two polls still started: every task that ran shows it.
+  if (
+    before === "queued" &&
+    (next.state === "retrying" || next.state === "done" || next.state === "failed")
+  ) {
+    events.push({ type: "task.started", ...id, attempt: 1 });
+  }
   switch (next.state) {
     case "running":
       if (before !== "running") events.push({ type: "task.started", ...id, attempt: next.attempt });

@@ -32,6 +32,21 @@ export class AdminClient {
     }
   }
 
+  /** True once SQL over every partition answers (each partition has a leader). */
+  async queryable(timeoutMs = 1000): Promise<boolean> {
+    try {
+      const res = await fetch(new URL("/query", this.url), {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ query: "SELECT count(*) AS n FROM sys_invocation" }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
+
   async version(): Promise<string | undefined> {
     const res = await this.request("/version");
     if (!res.ok) return undefined;

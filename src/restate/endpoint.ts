@@ -7,6 +7,8 @@ export interface EndpointOptions {
   host: string;
   apiKey?: string;
   identityKeys?: string[];
+  /** Drop the SDK's log lines: in-process (ephemeral) they would land on the command's stdout. */
+  silent?: boolean;
 }
 
 export interface HostedEndpoint extends AsyncDisposable {
@@ -26,6 +28,7 @@ export async function hostEndpoint(options: EndpointOptions): Promise<HostedEndp
   ]);
   const services = createServices({ apiKey: options.apiKey });
   let endpoint = restate.endpoint();
+  if (options.silent) endpoint = endpoint.setLogger(() => undefined);
   for (const service of services.all) endpoint = endpoint.bind(service);
   if (options.identityKeys && options.identityKeys.length > 0) {
     endpoint = endpoint.withIdentityV1(...options.identityKeys);

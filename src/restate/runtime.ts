@@ -6,6 +6,7 @@ import {
   openSync,
   closeSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -97,9 +98,7 @@ function writeEmbeddedState(home: string, state: EmbeddedState): void {
   const file = embeddedPaths(home).state;
   writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2));
   // rename is atomic: a concurrent reader sees the old or the new state, never half of one.
-  rmSync(file, { force: true });
-  writeFileSync(file, JSON.stringify(state, null, 2));
-  rmSync(`${file}.tmp`, { force: true });
+  renameSync(`${file}.tmp`, file);
 }
 
 export async function endpointHealthy(port: number, timeoutMs = 1000): Promise<boolean> {
@@ -329,7 +328,12 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
       }
     });
     await waitForServer(ports, 30_000, "127.0.0.1", child);
-    const endpoint = await hostEndpoint({ port: 0, host: "127.0.0.1", apiKey: options.apiKey });
+    const endpoint = await hostEndpoint({
+      port: 0,
+      host: "127.0.0.1",
+      apiKey: options.apiKey,
+      silent: true,
+    });
     cleanups.push(() => endpoint.close());
     const { adminUrl, ingressUrl } = urlsOf(ports);
     const admin = new AdminClient(adminUrl);

@@ -107,7 +107,10 @@ export function spawnServer(options: ServerOptions): ChildProcess {
   return child;
 }
 
-/** Waits until the admin API answers and the ingress accepts requests. */
+/**
+ * Waits until the admin API answers, the ingress accepts requests and introspection queries work:
+ * after an unclean stop the health endpoints answer before the partitions have leaders again.
+ */
 export async function waitForServer(
   ports: ServerPorts,
   timeoutMs = 30_000,
@@ -128,7 +131,7 @@ export async function waitForServer(
         const res = await fetch(`${ingressUrl}/restate/health`, {
           signal: AbortSignal.timeout(500),
         });
-        if (res.ok) return;
+        if (res.ok && (await admin.queryable(1000))) return;
       } catch {
         // not yet listening
       }

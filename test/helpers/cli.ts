@@ -63,10 +63,10 @@ export function spawnCli(args: string[], options: CliOptions = {}): CliProcess {
     stderr: "",
     done: undefined as unknown as Promise<CliResult>,
   };
-  child.stdout!.on("data", (chunk: Buffer) => (proc.stdout += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (proc.stderr += chunk.toString()));
-  if (options.input !== undefined) child.stdin!.end(options.input);
-  else child.stdin!.end();
+  child.stdout.on("data", (chunk: Buffer) => (proc.stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (proc.stderr += chunk.toString()));
+  if (options.input !== undefined) child.stdin.end(options.input);
+  else child.stdin.end();
   proc.done = new Promise((resolve) => {
     const timer = options.timeoutMs
       ? setTimeout(() => child.kill("SIGKILL"), options.timeoutMs)
