@@ -53,6 +53,59 @@ export function runOptions(retry: RetrySettings): restate.RunOptions<ChatOutcome
   };
 }
 
+interface StoredToolCall {
+  id?: string;
+  name?: string;
+  args?: unknown;
+}
+
+/**
+ * A tool call whose arguments are not valid JSON lands in the message's `invalid_tool_calls`, not in
+ * `toolCalls`: the model would never get an answer to it, and a turn made only of such calls would
+ * end the job "done" with an empty answer. They become ordinary calls carrying their raw argument
+ * text, so the tool reports "invalid arguments … not valid JSON" and the model can try again; in the
+ * message they get `{}` arguments, so the history sent back to the provider stays well formed.
+ */
+export function withInvalidToolCalls(outcome: ChatOutcome): ChatOutcome {
+  const data = outcome.message.data as {
+    tool_calls?: StoredToolCall[];
+    invalid_tool_calls?: StoredToolCall[];
+  };
+  const invalid = data.invalid_tool_calls ?? [];
+  if (invalid.length === 0) return outcome;
+  const taken = new Set(outcome.toolCalls.map((tc) => tc.id));
+  const calls = invalid.map((tc, i) => {
+    let id = tc.id ?? `call_invalid_${i}`;
+    while (taken.has(id)) id = `${id}_`;
+    taken.add(id);
+    const raw = typeof tc.args === "string" ? tc.args : JSON.stringify(tc.args ?? null);
+    return { id, name: tc.name ?? "", raw };
+  });
+  return {
+    ...outcome,
+    message: {
+      ...outcome.message,
+      data: {
+        ...outcome.message.data,
+        tool_calls: [
+          ...(data.tool_calls ?? []),
+          ...calls.map((c) => ({ id: c.id, name: c.name, args: {}, type: "tool_call" })),
+        ],
+        invalid_tool_calls: [],
+      } as StoredMessage["data"],
+    },
+    toolCalls: [
+      ...outcome.toolCalls,
+      // The raw text, not an object: the tool's argument parser says what is wrong with it.
+      ...calls.map((c) => ({
+        id: c.id,
+        name: c.name,
+        args: c.raw as unknown as Record<string, unknown>,
+      })),
+    ],
+  };
+}
+
 /**
  * Each task is its own invocation, so a task that fails and retries never replays a sibling:
  * a retryable failure inside one invocation would discard every `ctx.run` still in flight beside it.
@@ -110,20 +163,22 @@ export function createTasks(credentials: Credentials) {
       },
 
       llmTurn: async (ctx: restate.Context, req: LlmTurnRequest): Promise<ChatOutcome> =>
-        ctx.run(
-          `llm turn ${req.turn}`,
-          () =>
-            callChat(
-              {
-                model: req.model,
-                messages: req.messages,
-                tools: req.tools,
-                timeoutMs: req.retry.taskTimeoutMs,
-              },
-              credentials,
-              ctx.request().attemptCompletedSignal,
-            ),
-          runOptions(req.retry),
+        withInvalidToolCalls(
+          await ctx.run(
+            `llm turn ${req.turn}`,
+            () =>
+              callChat(
+                {
+                  model: req.model,
+                  messages: req.messages,
+                  tools: req.tools,
+                  timeoutMs: req.retry.taskTimeoutMs,
+                },
+                credentials,
+                ctx.request().attemptCompletedSignal,
+              ),
+            runOptions(req.retry),
+          ),
         ),
 
       tool: async (ctx: restate.Context, req: ToolCallRequest): Promise<ToolCallOutcome> =>

@@ -72,7 +72,10 @@ export async function runTool(
   try {
     args = tool.parse(req.args);
   } catch (error) {
-    return failure(`invalid arguments for ${req.name}: ${(error as Error).message}`);
+    // Tools' own parsers already say "invalid arguments for NAME: …"; don't say it twice.
+    const message = (error as Error).message;
+    const prefix = `invalid arguments for ${req.name}`;
+    return failure(message.startsWith(prefix) ? message : `${prefix}: ${message}`);
   }
   try {
     return await ctx.run(

@@ -2,7 +2,7 @@ import { realpathSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { AskRequest, ToolsConfig } from "../../services/index.js";
-import { builtinTools } from "../../services/tools/index.js";
+import { builtinTools, commandTool } from "../../services/tools/index.js";
 import { parsePositiveInt, type ConfigFile } from "../config.js";
 import { commandContext, type App } from "../context.js";
 import { UsageError } from "../errors.js";
@@ -32,6 +32,20 @@ export function toolsConfig(file: ConfigFile, flags: AskFlags, cwd: string): Too
     ...(def.schema !== undefined ? { schema: def.schema } : {}),
     cwd,
   }));
+  // The endpoint builds every tool of the job before running any: a config it cannot build would
+  // make the job fail on every retry, so it is refused here, before anything is submitted.
+  for (const command of commands) {
+    if (builtinTools.some((t) => t.name === command.name)) {
+      throw new UsageError(
+        `config tool "${command.name}" has the name of a built-in tool; give it another name`,
+      );
+    }
+    try {
+      commandTool(command);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
   const available = [...builtinTools.map((t) => t.name), ...commands.map((c) => c.name)];
   const enabled = flags.tools
     ? flags.tools

@@ -1,9 +1,9 @@
 import type { BatchResult, JobResult } from "../../services/types.js";
-import { EXIT, InterruptedError, type ExitCode } from "../errors.js";
+import { EXIT, InterruptedError, UnavailableError, type ExitCode } from "../errors.js";
 import type { Reporter } from "../output/reporter.js";
 import { formatMs } from "../output/human.js";
 import type { Runtime } from "../restate/runtime.js";
-import { submitJob, type Submission } from "./client.js";
+import { submitJob, type Submission, type Submitted } from "./client.js";
 import { watchJob } from "./watch.js";
 
 export function exitCodeFor(result: JobResult | BatchResult): ExitCode {
@@ -31,7 +31,7 @@ export async function followJob(
 ): Promise<ExitCode> {
   let result: JobResult | BatchResult;
   try {
-    result = await watchJob(runtime.admin, job, {
+    result = await watchJob(runtime, job, {
       onEvent: (id, event) => reporter.event(id, event),
       signal: options.signal,
     });
@@ -54,6 +54,22 @@ export async function followJob(
   return exitCodeFor(result);
 }
 
+/**
+ * Submits through the current node; if it is down, recovers (restarts the embedded server, or moves to
+ * the next node of a cluster) and submits again. The job id is the idempotency key, so a retry after an
+ * ambiguous failure attaches to the job instead of starting a second one.
+ */
+async function submitWithFailover(runtime: Runtime, submission: Submission): Promise<Submitted> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await submitJob(runtime, submission);
+    } catch (error) {
+      if (!(error instanceof UnavailableError) || attempt >= 3) throw error;
+      await runtime.recover();
+    }
+  }
+}
+
 /** Submits (or re-attaches to) a job, then follows it. */
 export async function runSubmission(
   runtime: Runtime,
@@ -61,7 +77,7 @@ export async function runSubmission(
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<ExitCode> {
-  const submitted = await submitJob(runtime, submission);
+  const submitted = await submitWithFailover(runtime, submission);
   const request = submission.request;
   const input = "input" in request ? request.input : `${request.items.length} inputs`;
   reporter.event(

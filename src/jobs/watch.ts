@@ -1,6 +1,6 @@
 import type { BatchResult, JobResult, JobView } from "../../services/types.js";
 import { JOB_SERVICE, VIEW_KEY } from "../../services/job.js";
-import { PagentError, EXIT } from "../errors.js";
+import { EXIT, PagentError, UnavailableError } from "../errors.js";
 import { sqlString, type AdminClient } from "../restate/admin.js";
 import type { EventBody } from "../output/events.js";
 import {
@@ -18,6 +18,8 @@ export interface WatchOptions {
   signal?: AbortSignal;
   /** How long a job may stay unknown to Restate before we say so (a just-submitted job takes a moment). */
   unknownAfterMs?: number;
+  /** How long Restate may stay unreachable before watching gives up. */
+  outageTimeoutMs?: number;
 }
 
 /** Reads jobs' durable views straight from Restate's state table: no invocation, nothing to retain. */
@@ -40,9 +42,15 @@ export async function readInvocations(
   return new Map(rows.map((row) => [row.id, row]));
 }
 
+/** Where the watcher reads from; `recover` brings Restate back (or finds another node) after a failure. */
+export interface WatchSource {
+  admin: AdminClient;
+  recover?: () => Promise<void>;
+}
+
 /** Follows a job through Restate's state until it finishes, emitting events as its tasks move. */
 export async function watchJob(
-  admin: AdminClient,
+  source: WatchSource,
   job: string,
   options: WatchOptions,
 ): Promise<JobResult | BatchResult> {
@@ -50,62 +58,83 @@ export async function watchJob(
   const seen = new Map<string, TaskSnapshot>();
   const finishedChildren = new Set<string>();
   const started = Date.now();
+  let outageSince: number | undefined;
   for (;;) {
     options.signal?.throwIfAborted();
-    const views = await readViews(admin, [job]);
-    const view = views.get(job);
-    if (!view) {
-      if (Date.now() - started > (options.unknownAfterMs ?? 30_000)) {
+    let result: JobResult | BatchResult | undefined;
+    try {
+      result = await pollOnce(source.admin, job, seen, finishedChildren, options);
+      outageSince = undefined;
+    } catch (error) {
+      if (!(error instanceof UnavailableError)) throw error;
+      // Restate died or a node went away: the job is safe in its log; bring it back and keep watching.
+      outageSince ??= Date.now();
+      if (Date.now() - outageSince > (options.outageTimeoutMs ?? 120_000)) throw error;
+      await source.recover?.().catch(() => undefined);
+    }
+    if (result) return result;
+    if (!seen.size && Date.now() - started > (options.unknownAfterMs ?? 30_000)) {
+      const views = await readViews(source.admin, [job]).catch(() => undefined);
+      if (views && !views.has(job)) {
         throw new PagentError(
           `no job ${job} in Restate (it may have expired); see \`pagent jobs\``,
           EXIT.usage,
         );
       }
-    } else {
-      const open = (view.children ?? [])
-        .filter((c) => c.job && !finishedChildren.has(c.job) && c.state !== "queued")
-        .map((c) => c.job!);
-      const childViews = await readViews(admin, open);
-      const watched = [view, ...childViews.values()];
-      const invocationIds = watched.flatMap((v) => [
-        v.invocationId,
-        ...v.tasks
-          .filter((t) => t.state === "running" && t.invocationId)
-          .map((t) => t.invocationId!),
-      ]);
-      const invocations = await readInvocations(admin, invocationIds);
-      for (const v of watched) {
-        for (const task of v.tasks) {
-          const snapshot = snapshotTask(
-            v,
-            task,
-            task.invocationId ? invocations.get(task.invocationId) : undefined,
-          );
-          const key = `${v.job}/${task.id}`;
-          for (const event of taskEvents(seen.get(key), snapshot)) options.onEvent(v.job, event);
-          seen.set(key, snapshot);
-        }
-        if (v !== view && v.status !== "running" && v.result) {
-          finishedChildren.add(v.job);
-          const result = v.result as JobResult;
-          options.onEvent(v.job, {
-            type: "job.done",
-            status: result.status,
-            result: result.result,
-            usage: result.usage,
-            errors: result.errors,
-          });
-        }
-      }
-      if (view.status !== "running" && view.result) return view.result;
-      const own = invocations.get(view.invocationId);
-      if (own?.status === "completed" && own.completion_result === "failure") {
-        throw new PagentError(
-          `job ${job} failed: ${failureLine(own.completion_failure) ?? "unknown failure"}`,
-          EXIT.jobFailed,
-        );
-      }
     }
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
+}
+
+async function pollOnce(
+  admin: AdminClient,
+  job: string,
+  seen: Map<string, TaskSnapshot>,
+  finishedChildren: Set<string>,
+  options: WatchOptions,
+): Promise<JobResult | BatchResult | undefined> {
+  const view = (await readViews(admin, [job])).get(job);
+  if (!view) return undefined;
+  const open = (view.children ?? [])
+    .filter((c) => c.job && !finishedChildren.has(c.job) && c.state !== "queued")
+    .map((c) => c.job!);
+  const childViews = await readViews(admin, open);
+  const watched = [view, ...childViews.values()];
+  const invocationIds = watched.flatMap((v) => [
+    v.invocationId,
+    ...v.tasks.filter((t) => t.state === "running" && t.invocationId).map((t) => t.invocationId!),
+  ]);
+  const invocations = await readInvocations(admin, invocationIds);
+  for (const v of watched) {
+    for (const task of v.tasks) {
+      const snapshot = snapshotTask(
+        v,
+        task,
+        task.invocationId ? invocations.get(task.invocationId) : undefined,
+      );
+      const key = `${v.job}/${task.id}`;
+      for (const event of taskEvents(seen.get(key), snapshot)) options.onEvent(v.job, event);
+      seen.set(key, snapshot);
+    }
+    if (v !== view && v.status !== "running" && v.result) {
+      finishedChildren.add(v.job);
+      const result = v.result as JobResult;
+      options.onEvent(v.job, {
+        type: "job.done",
+        status: result.status,
+        result: result.result,
+        usage: result.usage,
+        errors: result.errors,
+      });
+    }
+  }
+  if (view.status !== "running" && view.result) return view.result;
+  const own = invocations.get(view.invocationId);
+  if (own?.status === "completed" && own.completion_result === "failure") {
+    throw new PagentError(
+      `job ${job} failed: ${failureLine(own.completion_failure) ?? "unknown failure"}`,
+      EXIT.jobFailed,
+    );
+  }
+  return undefined;
 }

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import lockfile from "proper-lockfile";
-import { UnavailableError } from "../errors.js";
+import { UnavailableError, UsageError } from "../errors.js";
 import { AdminClient } from "./admin.js";
 import { hostEndpoint } from "./endpoint.js";
 import {
@@ -48,6 +48,8 @@ export interface Runtime {
   ingressUrl: string;
   admin: AdminClient;
   uiUrl: string;
+  /** After Restate became unreachable: restart what died (embedded) or move to another node (connect). */
+  recover(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -137,10 +139,13 @@ async function waitForEndpoint(port: number, pid: number, timeoutMs = 15_000): P
   );
 }
 
-/** Jobs of pagent that are not finished, counted from Restate's invocation table. */
+/**
+ * Jobs of pagent that are not finished, counted from Restate's invocation table. A finished job's
+ * delayed `expire` call waits as 'scheduled' for days; it is no running job.
+ */
 export async function runningInvocations(admin: AdminClient): Promise<number> {
   const rows = await admin.query<{ n: number }>(
-    `SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = 'Job' AND status != 'completed'`,
+    `SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = 'Job' AND status NOT IN ('completed', 'scheduled')`,
   );
   return Number(rows[0]?.n ?? 0);
 }
@@ -338,37 +343,82 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
     const { adminUrl, ingressUrl } = urlsOf(ports);
     const admin = new AdminClient(adminUrl);
     await admin.register(endpoint.uri);
-    return { mode: "ephemeral", ingressUrl, admin, uiUrl: `${adminUrl}/ui`, close };
+    return {
+      mode: "ephemeral",
+      ingressUrl,
+      admin,
+      uiUrl: `${adminUrl}/ui`,
+      recover: () => Promise.resolve(),
+      close,
+    };
   } catch (error) {
     await close();
     throw error;
   }
 }
 
-async function openConnect(options: RuntimeOptions): Promise<Runtime> {
-  const ingressUrl = options.ingressUrls[0]!;
-  const adminUrl = options.adminUrls[0] ?? deriveAdminUrl(ingressUrl);
-  const admin = new AdminClient(adminUrl, 5000);
-  const services = await admin.services();
-  const missing = SERVICE_NAMES.filter((name) => !services.includes(name));
-  if (missing.length > 0) {
-    throw new UnavailableError(
-      `pagent's services (${missing.join(", ")}) are not registered at ${adminUrl}; run \`pagent serve --register ${adminUrl}\` next to that server`,
-    );
-  }
-  return {
-    mode: "connect",
+/** The ingress/admin pairs of a server or cluster, in the order given; the n-th admin URL goes with the n-th ingress. */
+function connectTargets(options: RuntimeOptions): { ingressUrl: string; adminUrl: string }[] {
+  return options.ingressUrls.map((ingressUrl, i) => ({
     ingressUrl,
-    admin,
-    uiUrl: `${adminUrl}/ui`,
-    close: () => Promise.resolve(),
-  };
+    adminUrl: options.adminUrls[i] ?? options.adminUrls[0] ?? deriveAdminUrl(ingressUrl),
+  }));
 }
 
-/** Restate's default layout: ingress on 8080, admin on 9070 of the same host. */
+async function openConnect(options: RuntimeOptions): Promise<Runtime> {
+  const targets = connectTargets(options);
+  let current = 0;
+  const use = async (index: number) => {
+    const target = targets[index]!;
+    const admin = new AdminClient(target.adminUrl, 5000);
+    const services = await admin.services();
+    const missing = SERVICE_NAMES.filter((name) => !services.includes(name));
+    if (missing.length > 0) {
+      throw new UnavailableError(
+        `pagent's services (${missing.join(", ")}) are not registered at ${target.adminUrl}; run \`pagent serve --register ${target.adminUrl}\` next to that server`,
+      );
+    }
+    Object.assign(runtime, {
+      ingressUrl: target.ingressUrl,
+      admin,
+      uiUrl: `${target.adminUrl}/ui`,
+    });
+    current = index;
+  };
+  /** Tries every node once, starting after the current one; throws the last node's error. */
+  const failover = async (startAt: number) => {
+    let lastError: unknown;
+    for (let step = 0; step < targets.length; step++) {
+      try {
+        await use((startAt + step) % targets.length);
+        return;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError;
+  };
+  const runtime: Runtime = {
+    mode: "connect",
+    ingressUrl: targets[0]!.ingressUrl,
+    admin: new AdminClient(targets[0]!.adminUrl, 5000),
+    uiUrl: `${targets[0]!.adminUrl}/ui`,
+    recover: () => failover(current + 1),
+    close: () => Promise.resolve(),
+  };
+  await failover(0);
+  return runtime;
+}
+
+/** Restate's default layout: admin on 9070 when the ingress is on its default 8080. */
 function deriveAdminUrl(ingressUrl: string): string {
   const url = new URL(ingressUrl);
-  url.port = url.port === "8080" || url.port === "" ? "9070" : String(Number(url.port) + 990);
+  if (url.port !== "8080" && url.port !== "") {
+    throw new UsageError(
+      `cannot guess the admin URL of ${ingressUrl}; pass --admin-url (or RESTATE_ADMIN_URL)`,
+    );
+  }
+  url.port = "9070";
   return url.origin;
 }
 
@@ -377,12 +427,19 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (options.mode === "ephemeral") return openEphemeral(options);
   if (options.mode === "connect") return openConnect(options);
   const state = await ensureEmbedded(options);
-  const { ingressUrl, adminUrl } = urlsOf(state.server.ports);
-  return {
+  const runtime: Runtime = {
     mode: "embedded",
-    ingressUrl,
-    admin: new AdminClient(adminUrl),
-    uiUrl: `${adminUrl}/ui`,
+    ...embeddedUrls(state.server.ports),
+    recover: async () => {
+      const recovered = await ensureEmbedded(options);
+      Object.assign(runtime, embeddedUrls(recovered.server.ports));
+    },
     close: () => Promise.resolve(),
   };
+  return runtime;
+}
+
+function embeddedUrls(ports: ServerPorts): Pick<Runtime, "ingressUrl" | "admin" | "uiUrl"> {
+  const { ingressUrl, adminUrl } = urlsOf(ports);
+  return { ingressUrl, admin: new AdminClient(adminUrl), uiUrl: `${adminUrl}/ui` };
 }

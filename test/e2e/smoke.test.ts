@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
 import { runCli } from "../helpers/cli.js";
-import { startRestate, startServeProcess, type TestEndpoint, type TestRestate } from "../helpers/restate.js";
+import {
+  startRestate,
+  startServeProcess,
+  type TestEndpoint,
+  type TestRestate,
+} from "../helpers/restate.js";
 
 let restate: TestRestate;
 let endpoint: TestEndpoint;
@@ -21,9 +26,20 @@ afterAll(async () => {
 
 describe("smoke", () => {
   it("analyzes a text through connect mode with the real OpenAI client", async () => {
-    const res = await runCli(
-      ["analyze", "--text", "Great work, I love it.", "--model", "fake", "--base-url", fake.baseUrl, "--json", "--restate-url", restate.ingressUrl, "--admin-url", restate.adminUrl],
-    );
+    const res = await runCli([
+      "analyze",
+      "--text",
+      "Great work, I love it.",
+      "--model",
+      "fake",
+      "--base-url",
+      fake.baseUrl,
+      "--json",
+      "--restate-url",
+      restate.ingressUrl,
+      "--admin-url",
+      restate.adminUrl,
+    ]);
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
     const out = JSON.parse(res.stdout) as { status: string; result: Record<string, unknown> };

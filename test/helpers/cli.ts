@@ -84,7 +84,11 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
 }
 
 /** Resolves when the process has printed a line matching the pattern (stdout or stderr). */
-export async function waitForLine(proc: CliProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+export async function waitForLine(
+  proc: CliProcess,
+  pattern: RegExp,
+  timeoutMs = 10_000,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const match = pattern.exec(proc.stdout) ?? pattern.exec(proc.stderr);
@@ -92,7 +96,9 @@ export async function waitForLine(proc: CliProcess, pattern: RegExp, timeoutMs =
     if (proc.child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`no output matching ${pattern} within ${timeoutMs} ms\nstdout: ${proc.stdout}\nstderr: ${proc.stderr}`);
+  throw new Error(
+    `no output matching ${pattern} within ${timeoutMs} ms\nstdout: ${proc.stdout}\nstderr: ${proc.stderr}`,
+  );
 }
 
 /** Parses NDJSON output, one event per line. */

@@ -3,7 +3,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { AdminClient } from "../../src/restate/admin.js";
-import { freePort, freePorts, spawnServer, urlsOf, waitForServer, type ServerPorts } from "../../src/restate/server.js";
+import {
+  freePort,
+  freePorts,
+  spawnServer,
+  urlsOf,
+  waitForServer,
+  type ServerPorts,
+} from "../../src/restate/server.js";
 import { spawnCli, waitForLine, type CliProcess } from "./cli.js";
 
 /** A real restate-server on free loopback ports with a throwaway data dir. */
@@ -27,7 +34,12 @@ export async function startRestate(): Promise<TestRestate> {
   const dataDir = path.join(dir, "data");
   let child: ChildProcess;
   const boot = async () => {
-    child = spawnServer({ dataDir, ports, logFile: path.join(dir, "restate.log"), detached: false });
+    child = spawnServer({
+      dataDir,
+      ports,
+      logFile: path.join(dir, "restate.log"),
+      detached: false,
+    });
     await waitForServer(ports, 30_000, "127.0.0.1", child);
   };
   const killChild = async (signal: NodeJS.Signals) => {
