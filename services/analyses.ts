@@ -74,6 +74,6 @@ export function validateAnswer(
 
 /** Models often wrap JSON in a Markdown fence even when told not to. */
 function stripFences(content: string): string {
-  const match = /^\s*```(?:json)?\s*([\s\S]*?)\s*```\s*$/.exec(content);
+  const match = /^\s*```(?:json)?\s*([\s\S]*?)\s*```\s*$/i.exec(content);
   return match ? match[1]! : content;
 }

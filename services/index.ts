@@ -4,10 +4,12 @@
  */
 import type { Credentials } from "./llm/chat.js";
 import { createJob } from "./job.js";
+import { RateLimiters } from "./llm/rate-limit.js";
 import { createTasks } from "./tasks.js";
 
+/** One endpoint process hosts one set of services, so one rate limiter per provider for all its jobs. */
 export function createServices(credentials: Credentials) {
-  const tasks = createTasks(credentials);
+  const tasks = createTasks(credentials, new RateLimiters());
   const job = createJob(tasks);
   return { tasks, job, all: [tasks, job] };
 }
@@ -17,4 +19,5 @@ export { JOB_SERVICE, VIEW_KEY } from "./job.js";
 export type { Tasks } from "./tasks.js";
 export type { ToolsConfig } from "./tool-runner.js";
 export type { Credentials } from "./llm/chat.js";
+export type { RateLimits } from "./llm/rate-limit.js";
 export * from "./types.js";

@@ -6,11 +6,14 @@ import {
 } from "@langchain/core/messages";
 import * as restate from "@restatedev/restate-sdk";
 import { toStored, type ChatOutcome } from "./llm/chat.js";
+import type { RateLimits } from "./llm/rate-limit.js";
 import type { AnalysisOutcome, Tasks } from "./tasks.js";
 import { toolSpecs, type ToolCallOutcome, type ToolsConfig } from "./tool-runner.js";
 import {
   addUsage,
+  costOf,
   LOCAL_MODEL_NAME,
+  roundUsd,
   ZERO_USAGE,
   type AnalysisSpec,
   type BadInputResult,
@@ -21,14 +24,30 @@ import {
   type JobStatus,
   type JobView,
   type ModelSpec,
+  type Price,
   type RetrySettings,
   type TaskView,
+  type Usage,
 } from "./types.js";
 
 /** How long a finished job's view and result stay attachable; then the job is forgotten. */
 export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
-export interface AnalyzeRequest {
+/** Bounds a user may put on a job; none of them is part of a job's identity. */
+export interface JobBounds {
+  /** The provider limits (`--rpm`, `--tpm`) this job's LLM calls ask the endpoint for. */
+  limits?: RateLimits;
+  /** `--timeout`: the whole job's time limit. */
+  timeoutMs?: number;
+  /** When a batch's `--timeout` ends, as epoch ms; set by the batch on its child jobs. */
+  deadlineAt?: number;
+  /** `--max-tokens-total`: no new task or turn starts once the job has used this many tokens. */
+  maxTokensTotal?: number;
+  /** The model's price, to put a cost on the result. */
+  price?: Price;
+}
+
+export interface AnalyzeRequest extends JobBounds {
   job: string;
   retentionMs?: number;
   input: string;
@@ -38,7 +57,7 @@ export interface AnalyzeRequest {
   retry: RetrySettings;
 }
 
-export interface AskRequest {
+export interface AskRequest extends JobBounds {
   job: string;
   retentionMs?: number;
   input: string;
@@ -58,6 +77,10 @@ export interface BatchRequest {
   retentionMs?: number;
   items: BatchItem[];
   concurrency: number;
+  /** `--timeout` for the whole batch: no input starts after it, and running ones stop at it. */
+  timeoutMs?: number;
+  /** `--max-tokens-total` for the whole batch: no input starts once finished ones used this many. */
+  maxTokensTotal?: number;
 }
 
 /** Name of the Restate virtual object that holds every job, keyed by job id. */
@@ -83,23 +106,79 @@ function modelLabel(model: ModelSpec): JobResult["model"] {
 
 type Settled<T> = { index: number; value?: T; failure?: restate.TerminalError };
 
+/** What a job's deadline timer resolves to. */
+const STOP = Symbol("stop");
+type Stop = restate.RestatePromise<typeof STOP>;
+
 /**
  * Waits for the calls one at a time as they finish, so the job's view shows each task done the moment
- * it is, not when the slowest sibling is.
+ * it is, not when the slowest sibling is. Returns false if `stop` (the job's deadline) came first.
  */
 async function eachAsItSettles<T>(
   calls: restate.RestatePromise<T>[],
   onSettled: (settled: Settled<T>) => void,
-): Promise<void> {
+  stop?: Stop,
+): Promise<boolean> {
   const settling = calls.map((call, index) =>
     call.map((value, failure): Settled<T> => ({ index, value, failure })),
   );
   let remaining = settling.map((_, i) => i);
   while (remaining.length > 0) {
-    const settled = await restate.RestatePromise.race(remaining.map((i) => settling[i]!));
+    const racing = remaining.map((i) => settling[i]!);
+    const settled = await restate.RestatePromise.race<
+      restate.RestatePromise<Settled<T> | typeof STOP>[]
+    >(stop ? [...racing, stop] : racing);
+    if (settled === STOP) return false;
     remaining = remaining.filter((i) => i !== settled.index);
     onSettled(settled);
   }
+  return true;
+}
+
+/** "2s", "1.5s", "3m": how a user wrote a duration, near enough. */
+function formatDuration(ms: number): string {
+  if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000}m`;
+  return ms < 1000 ? `${ms}ms` : `${+(ms / 1000).toFixed(1)}s`;
+}
+
+function timeoutError(timeoutMs: number | undefined, what: string): ErrorData {
+  const limit = timeoutMs !== undefined ? ` of ${formatDuration(timeoutMs)}` : "";
+  return { message: `stopped: the job's --timeout${limit} passed ${what}` };
+}
+
+function budgetError(used: number, budget: number, what: string): ErrorData {
+  return {
+    message: `token budget exhausted (${used} of --max-tokens-total ${budget} tokens used) ${what}`,
+  };
+}
+
+/**
+ * The job's deadline as a durable timer: a Restate sleep, so it holds across restarts and replays.
+ * A batch hands its own deadline to its child jobs, so they all stop at the same moment.
+ */
+function deadlineTimer(
+  ctx: restate.ObjectContext,
+  bounds: { timeoutMs?: number; deadlineAt?: number },
+  createdAt: number,
+): { at: number; stop: Stop } | undefined {
+  const at =
+    bounds.deadlineAt ??
+    (bounds.timeoutMs !== undefined ? createdAt + bounds.timeoutMs : undefined);
+  if (at === undefined) return undefined;
+  return {
+    at,
+    stop: ctx.sleep(Math.max(0, at - createdAt), "job timeout").map(() => STOP),
+  };
+}
+
+function sumCost(items: (JobResult | BadInputResult)[]): number | undefined {
+  const costs = items.flatMap((i) => (i.job !== null && i.cost !== undefined ? [i.cost] : []));
+  return costs.length > 0 ? roundUsd(costs.reduce((a, b) => a + b, 0)) : undefined;
+}
+
+function withCost<R extends { usage: Usage }>(result: R, price: Price | undefined): R {
+  const cost = costOf(result.usage, price);
+  return cost !== undefined ? { ...result, cost } : result;
 }
 
 async function startView(
@@ -176,6 +255,7 @@ export function createJob(tasks: Tasks) {
       kind: "analysis",
       state: "running",
     }));
+    const deadline = deadlineTimer(ctx, req, view.createdAt);
     const calls = req.analyses.map((analysis) =>
       ctx.serviceClient(tasks).analysis({
         job: req.job,
@@ -183,9 +263,16 @@ export function createJob(tasks: Tasks) {
         text: req.text,
         model: req.model,
         retry: req.retry,
+        ...(req.limits ? { limits: req.limits } : {}),
+        // The analyses run together, so the budget can only stop an analysis's own retries.
+        ...(req.maxTokensTotal !== undefined ? { tokenBudget: req.maxTokensTotal } : {}),
       }),
     );
-    for (const [i, call] of calls.entries()) view.tasks[i]!.invocationId = await call.invocationId;
+    const invocationIds: restate.InvocationId[] = [];
+    for (const [i, call] of calls.entries()) {
+      invocationIds[i] = await call.invocationId;
+      view.tasks[i]!.invocationId = invocationIds[i];
+    }
     ctx.set(VIEW_KEY, view);
 
     const result: Record<string, unknown> = {};
@@ -193,23 +280,38 @@ export function createJob(tasks: Tasks) {
     let usage = ZERO_USAGE;
     let cancelled = false;
     try {
-      await eachAsItSettles<AnalysisOutcome>(calls, ({ index, value, failure }) => {
-        const task = view.tasks[index]!;
-        if (value) {
-          Object.assign(task, {
-            state: "done",
-            output: value.output,
-            ms: value.ms,
-            usage: value.usage,
-          });
-          result[task.name] = value.output;
-          usage = addUsage(usage, value.usage);
-        } else {
-          Object.assign(task, { state: "failed", error: errorData(failure) });
-          errors[task.name] = errorData(failure);
+      const finished = await eachAsItSettles<AnalysisOutcome>(
+        calls,
+        ({ index, value, failure }) => {
+          const task = view.tasks[index]!;
+          if (value) {
+            Object.assign(task, {
+              state: "done",
+              output: value.output,
+              ms: value.ms,
+              usage: value.usage,
+            });
+            result[task.name] = value.output;
+            usage = addUsage(usage, value.usage);
+          } else {
+            Object.assign(task, { state: "failed", error: errorData(failure) });
+            errors[task.name] = errorData(failure);
+          }
+          ctx.set(VIEW_KEY, view);
+        },
+        deadline?.stop,
+      );
+      if (!finished) {
+        // Out of time: stop what still runs; the finished analyses are the job's result.
+        for (const [i, task] of view.tasks.entries()) {
+          if (task.state !== "running") continue;
+          ctx.invocation(invocationIds[i]!).cancel();
+          const error = timeoutError(req.timeoutMs, "before this analysis finished");
+          Object.assign(task, { state: "failed", error });
+          errors[task.name] = error;
         }
         ctx.set(VIEW_KEY, view);
-      });
+      }
     } catch (error) {
       if (!(error instanceof restate.CancelledError)) throw error;
       cancelled = true;
@@ -220,20 +322,23 @@ export function createJob(tasks: Tasks) {
     return finish(
       ctx,
       view,
-      {
-        job: req.job,
-        kind: "analyze",
-        status: cancelled ? "cancelled" : statusOf(done, failed),
-        input: req.input,
-        model: modelLabel(req.model),
-        // In the order the analyses were asked for, not the order they finished in.
-        result: Object.fromEntries(
-          view.tasks.filter((t) => t.name in result).map((t) => [t.name, result[t.name]]),
-        ),
-        errors,
-        usage,
-        ms: (await ctx.date.now()) - view.createdAt,
-      },
+      withCost<JobResult>(
+        {
+          job: req.job,
+          kind: "analyze",
+          status: cancelled ? "cancelled" : statusOf(done, failed),
+          input: req.input,
+          model: modelLabel(req.model),
+          // In the order the analyses were asked for, not the order they finished in.
+          result: Object.fromEntries(
+            view.tasks.filter((t) => t.name in result).map((t) => [t.name, result[t.name]]),
+          ),
+          errors,
+          usage,
+          ms: (await ctx.date.now()) - view.createdAt,
+        },
+        req.price,
+      ),
       req.retentionMs,
     );
   };
@@ -251,12 +356,30 @@ export function createJob(tasks: Tasks) {
     let answer: string | null = null;
     let error: ErrorData | undefined;
     let cancelled = false;
+    let outOfBudget = false;
     const track = (task: TaskView): TaskView => {
       view.tasks.push(task);
       return task;
     };
+    const deadline = deadlineTimer(ctx, req, view.createdAt);
+    /** Out of time: stops the running tasks and ends the loop with the timeout as the job's error. */
+    const stopRunning = (running: { task: TaskView; invocationId: restate.InvocationId }[]) => {
+      error = timeoutError(req.timeoutMs, "before the agent gave a final answer");
+      for (const { task, invocationId } of running) {
+        if (task.state !== "running") continue;
+        ctx.invocation(invocationId).cancel();
+        const stopped = timeoutError(req.timeoutMs, "before this finished");
+        Object.assign(task, { state: "failed", error: stopped });
+      }
+      ctx.set(VIEW_KEY, view);
+    };
     try {
       for (let turn = 1; turn <= req.maxSteps && answer === null && !error; turn++) {
+        if (req.maxTokensTotal !== undefined && usage.total >= req.maxTokensTotal) {
+          outOfBudget = true;
+          error = budgetError(usage.total, req.maxTokensTotal, `before turn ${turn}`);
+          break;
+        }
         const turnTask = track({
           id: `turn-${turn}`,
           name: `llm turn ${turn}`,
@@ -270,12 +393,23 @@ export function createJob(tasks: Tasks) {
           messages,
           tools: specs,
           retry: req.retry,
+          ...(req.limits ? { limits: req.limits } : {}),
         });
-        turnTask.invocationId = await call.invocationId;
+        const turnInvocation = await call.invocationId;
+        turnTask.invocationId = turnInvocation;
         ctx.set(VIEW_KEY, view);
         let outcome: ChatOutcome;
         try {
-          outcome = await call;
+          const settled = deadline
+            ? await restate.RestatePromise.race<
+                restate.RestatePromise<ChatOutcome | typeof STOP>[]
+              >([call, deadline.stop])
+            : await call;
+          if (settled === STOP) {
+            stopRunning([{ task: turnTask, invocationId: turnInvocation }]);
+            break;
+          }
+          outcome = settled;
         } catch (failure) {
           if (failure instanceof restate.CancelledError) throw failure;
           Object.assign(turnTask, { state: "failed", error: errorData(failure) });
@@ -310,26 +444,37 @@ export function createJob(tasks: Tasks) {
             retry: req.retry,
           }),
         );
-        for (const [i, tc] of toolCalls.entries())
-          toolTasks[i]!.invocationId = await tc.invocationId;
+        const toolInvocations: restate.InvocationId[] = [];
+        for (const [i, tc] of toolCalls.entries()) {
+          toolInvocations[i] = await tc.invocationId;
+          toolTasks[i]!.invocationId = toolInvocations[i];
+        }
         ctx.set(VIEW_KEY, view);
         const outcomes: ToolCallOutcome[] = [];
-        await eachAsItSettles<ToolCallOutcome>(toolCalls, ({ index, value, failure }) => {
-          const outcomeOrFailure: ToolCallOutcome = value ?? {
-            ok: false,
-            content: `error: ${errorData(failure).message}`,
-            error: errorData(failure),
-            ms: 0,
-          };
-          outcomes[index] = outcomeOrFailure;
-          Object.assign(toolTasks[index]!, {
-            state: outcomeOrFailure.ok ? "done" : "failed",
-            output: outcomeOrFailure.content,
-            error: outcomeOrFailure.error,
-            ms: outcomeOrFailure.ms,
-          });
-          ctx.set(VIEW_KEY, view);
-        });
+        const toolsFinished = await eachAsItSettles<ToolCallOutcome>(
+          toolCalls,
+          ({ index, value, failure }) => {
+            const outcomeOrFailure: ToolCallOutcome = value ?? {
+              ok: false,
+              content: `error: ${errorData(failure).message}`,
+              error: errorData(failure),
+              ms: 0,
+            };
+            outcomes[index] = outcomeOrFailure;
+            Object.assign(toolTasks[index]!, {
+              state: outcomeOrFailure.ok ? "done" : "failed",
+              output: outcomeOrFailure.content,
+              error: outcomeOrFailure.error,
+              ms: outcomeOrFailure.ms,
+            });
+            ctx.set(VIEW_KEY, view);
+          },
+          deadline?.stop,
+        );
+        if (!toolsFinished) {
+          stopRunning(toolTasks.map((task, i) => ({ task, invocationId: toolInvocations[i]! })));
+          break;
+        }
         // The model expects the results in the order of its calls, whatever order they finished in.
         messages.push(
           ...toStored(
@@ -357,17 +502,27 @@ export function createJob(tasks: Tasks) {
     return finish<JobResult>(
       ctx,
       view,
-      {
-        job: req.job,
-        kind: "ask",
-        status: cancelled ? "cancelled" : answer === null ? "failed" : "done",
-        input: req.input,
-        model: modelLabel(req.model),
-        result: { answer, transcript: transcript(messages) },
-        errors: error ? { agent: error } : {},
-        usage,
-        ms: (await ctx.date.now()) - view.createdAt,
-      },
+      withCost<JobResult>(
+        {
+          job: req.job,
+          kind: "ask",
+          // Out of budget, the transcript so far is what ran: partial, like a batch cut short.
+          status: cancelled
+            ? "cancelled"
+            : answer !== null
+              ? "done"
+              : outOfBudget
+                ? "partial"
+                : "failed",
+          input: req.input,
+          model: modelLabel(req.model),
+          result: { answer, transcript: transcript(messages) },
+          errors: error ? { agent: error } : {},
+          usage,
+          ms: (await ctx.date.now()) - view.createdAt,
+        },
+        req.price,
+      ),
       req.retentionMs,
     );
   };
@@ -400,17 +555,40 @@ export function createJob(tasks: Tasks) {
     const pending = req.items.flatMap((item, index) =>
       "request" in item ? [{ index, request: item.request }] : [],
     );
+    /** Why an input has no result of its own: it never started, or its job failed as a whole. */
+    const missing = new Map<number, ErrorData>();
+    const failedWhole = new Set<number>();
     const inFlight = new Map<number, restate.RestatePromise<Settled<JobResult>>>();
+    const deadline = deadlineTimer(ctx, req, view.createdAt);
+    let used = ZERO_USAGE;
+    let stopped: ErrorData | undefined;
     let cancelled = false;
     try {
       while (pending.length > 0 || inFlight.size > 0) {
-        while (inFlight.size < req.concurrency && pending.length > 0) {
+        while (!stopped && inFlight.size < req.concurrency && pending.length > 0) {
+          // Only finished inputs count: those in flight may still push the total past the budget.
+          if (req.maxTokensTotal !== undefined && used.total >= req.maxTokensTotal) {
+            const { message } = budgetError(
+              used.total,
+              req.maxTokensTotal,
+              "before this input started",
+            );
+            stopped = { message: `not run: ${message}` };
+            break;
+          }
           const { index, request } = pending.shift()!;
+          const parameter: AnalyzeRequest = {
+            ...request,
+            ...(deadline ? { deadlineAt: deadline.at, timeoutMs: req.timeoutMs } : {}),
+            ...(req.maxTokensTotal !== undefined
+              ? { maxTokensTotal: req.maxTokensTotal - used.total }
+              : {}),
+          };
           const call = ctx.genericCall<AnalyzeRequest, JobResult>({
             service: JOB_SERVICE,
             method: "analyze",
             key: request.job,
-            parameter: request,
+            parameter,
             idempotencyKey: request.job,
             inputSerde: restate.serde.json,
             outputSerde: restate.serde.json,
@@ -421,16 +599,34 @@ export function createJob(tasks: Tasks) {
           );
           view.children[index]!.state = "running";
         }
+        if (stopped) {
+          for (const { index } of pending.splice(0)) {
+            missing.set(index, stopped);
+            Object.assign(view.children[index]!, { state: "cancelled", error: stopped });
+          }
+        }
         ctx.set(VIEW_KEY, view);
-        const settled = await restate.RestatePromise.race([...inFlight.values()]);
+        if (inFlight.size === 0) break;
+        // Inputs in flight when the deadline passes stop by themselves: they got the same deadline.
+        const racing = [...inFlight.values()];
+        const settled = await restate.RestatePromise.race<
+          restate.RestatePromise<Settled<JobResult> | typeof STOP>[]
+        >(deadline && !stopped ? [...racing, deadline.stop] : racing);
+        if (settled === STOP) {
+          stopped = timeoutError(req.timeoutMs, "before this input started");
+          continue;
+        }
         inFlight.delete(settled.index);
         const child = view.children[settled.index]!;
         if (settled.value) {
           items[settled.index] = settled.value;
+          used = addUsage(used, settled.value.usage);
           child.state = settled.value.status === "done" ? "done" : "failed";
         } else {
           child.state = "failed";
           child.error = errorData(settled.failure);
+          missing.set(settled.index, child.error);
+          failedWhole.add(settled.index);
         }
       }
     } catch (failure) {
@@ -444,6 +640,7 @@ export function createJob(tasks: Tasks) {
     const allDone =
       finished.length === req.items.length && finished.every((i) => i.status === "done");
     const noneDone = !finished.some((i) => i.status === "done" || i.status === "partial");
+    const cost = sumCost(finished);
     return finish(
       ctx,
       view,
@@ -452,17 +649,19 @@ export function createJob(tasks: Tasks) {
         kind: "batch",
         status: cancelled ? "cancelled" : allDone ? "done" : noneDone ? "failed" : "partial",
         items: req.items.map(
-          (item, index) =>
+          (item, index): JobResult | BadInputResult =>
             items[index] ?? {
               job: null,
               status: "failed",
               input: item.input,
               result: null,
-              errors: { input: { message: "cancelled before it ran" } },
+              errors: { input: missing.get(index) ?? { message: "cancelled before it ran" } },
               usage: ZERO_USAGE,
+              ...(failedWhole.has(index) ? {} : { notRun: true as const }),
             },
         ),
         usage: finished.reduce((sum, item) => addUsage(sum, item.usage), ZERO_USAGE),
+        ...(cost !== undefined ? { cost } : {}),
         ms: (await ctx.date.now()) - view.createdAt,
       },
       req.retentionMs,

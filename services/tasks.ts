@@ -8,9 +8,11 @@ import {
   type Credentials,
   type ToolSpec,
 } from "./llm/chat.js";
+import type { RateLimiters, RateLimits } from "./llm/rate-limit.js";
 import { runTool, type ToolCallRequest, type ToolCallOutcome } from "./tool-runner.js";
 import {
   addUsage,
+  MAX_TASK_TIMEOUT_MS,
   ZERO_USAGE,
   type AnalysisSpec,
   type ModelSpec,
@@ -27,6 +29,9 @@ export interface AnalysisRequest {
   text: string;
   model: ModelSpec;
   retry: RetrySettings;
+  limits?: RateLimits;
+  /** Tokens this analysis may use before it stops sending invalid answers back (`--max-tokens-total`). */
+  tokenBudget?: number;
 }
 
 export interface AnalysisOutcome {
@@ -43,8 +48,15 @@ export interface LlmTurnRequest {
   messages: StoredMessage[];
   tools: ToolSpec[];
   retry: RetrySettings;
+  limits?: RateLimits;
 }
 
+/**
+ * A step's retry policy. For the RetryableErrors that callChat throws, the SDK (1.17) applies only
+ * maxRetryAttempts: the delay is the provider's Retry-After when it gave one, else the Tasks
+ * handler's retry policy below (the same 0.5 s doubling to 10 s); the intervals here apply to
+ * other errors.
+ */
 export function runOptions(retry: RetrySettings): restate.RunOptions<ChatOutcome> {
   return {
     maxRetryAttempts: retry.maxAttempts,
@@ -110,7 +122,7 @@ export function withInvalidToolCalls(outcome: ChatOutcome): ChatOutcome {
  * Each task is its own invocation, so a task that fails and retries never replays a sibling:
  * a retryable failure inside one invocation would discard every `ctx.run` still in flight beside it.
  */
-export function createTasks(credentials: Credentials) {
+export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
   return restate.service({
     name: "Tasks",
     handlers: {
@@ -125,6 +137,11 @@ export function createTasks(credentials: Credentials) {
         let ms = 0;
         let lastError = "";
         for (let round = 1; round <= MAX_VALIDATION_ROUNDS; round++) {
+          if (round > 1 && req.tokenBudget !== undefined && usage.total >= req.tokenBudget) {
+            throw new restate.TerminalError(
+              `token budget exhausted (${usage.total} of --max-tokens-total ${req.tokenBudget} tokens used) before asking again: ${lastError}`,
+            );
+          }
           const outcome = await ctx.run(
             `llm ${req.analysis.name} #${round}`,
             () =>
@@ -137,9 +154,11 @@ export function createTasks(credentials: Credentials) {
                     schema: req.analysis.schema,
                   },
                   timeoutMs: req.retry.taskTimeoutMs,
+                  limits: req.limits,
                 },
                 credentials,
                 ctx.request().attemptCompletedSignal,
+                limiters,
               ),
             runOptions(req.retry),
           );
@@ -173,9 +192,11 @@ export function createTasks(credentials: Credentials) {
                   messages: req.messages,
                   tools: req.tools,
                   timeoutMs: req.retry.taskTimeoutMs,
+                  limits: req.limits,
                 },
                 credentials,
                 ctx.request().attemptCompletedSignal,
+                limiters,
               ),
             runOptions(req.retry),
           ),
@@ -185,8 +206,11 @@ export function createTasks(credentials: Credentials) {
         runTool(ctx, req),
     },
     options: {
-      // An LLM call may legitimately take minutes; Restate must not abort it as inactive.
-      inactivityTimeout: { minutes: 15 },
+      // A step sends Restate nothing while it runs, and Restate aborts an attempt that stays silent
+      // for inactivityTimeout + abortTimeout. One step is the wait in the provider's rate-limit queue
+      // plus one call of up to --task-timeout (at most MAX_TASK_TIMEOUT_MS, 15 min; enforced by the
+      // CLI): twice that leaves the queue at least 15 minutes before a long call would be cut off.
+      inactivityTimeout: 2 * MAX_TASK_TIMEOUT_MS,
       abortTimeout: { minutes: 1 },
       // ctx.run bounds each step; this bounds a handler that fails outside a step (a bug) so it cannot retry forever.
       retryPolicy: {

@@ -1,4 +1,5 @@
 import * as restate from "@restatedev/restate-sdk";
+import { deadline } from "./deadline.js";
 import type { ToolSpec } from "./llm/chat.js";
 import {
   builtinTools,
@@ -82,16 +83,13 @@ export async function runTool(
       `tool ${req.name} ${req.callId}`,
       async (): Promise<ToolCallOutcome> => {
         const started = performance.now();
-        const signal = AbortSignal.any([
-          ctx.request().attemptCompletedSignal,
-          AbortSignal.timeout(req.retry.taskTimeoutMs),
-        ]);
+        const limit = deadline(ctx.request().attemptCompletedSignal, req.retry.taskTimeoutMs);
         try {
           const content = await tool.run(args, {
             allowRoots: req.tools.allowRoots,
             allowHosts: req.tools.allowHosts,
             cwd: req.tools.cwd,
-            signal,
+            signal: limit.signal,
           });
           return { ok: true, content, ms: Math.round(performance.now() - started) };
         } catch (error) {
@@ -99,6 +97,8 @@ export async function runTool(
           if (error instanceof ToolError && error.retryable) throw error;
           const message = error instanceof Error ? error.message : String(error);
           return failure(message, Math.round(performance.now() - started));
+        } finally {
+          limit.clear();
         }
       },
       {

@@ -20,6 +20,22 @@ export function addUsage(a: Usage, b: Usage | undefined): Usage {
   return { input: a.input + b.input, output: a.output + b.output, total: a.total + b.total };
 }
 
+/** A model's price in USD per million tokens (config `prices`). */
+export interface Price {
+  input: number;
+  output: number;
+}
+
+/** What `usage` cost at `price`, in USD (rounded to 1e-8 so sums print without float noise). */
+export function costOf(usage: Usage, price: Price | undefined): number | undefined {
+  if (!price) return undefined;
+  return roundUsd((usage.input * price.input + usage.output * price.output) / 1_000_000);
+}
+
+export function roundUsd(usd: number): number {
+  return Math.round(usd * 1e8) / 1e8;
+}
+
 /** An error as data: a TerminalError inside a returned value would lose its message. */
 export interface ErrorData {
   message: string;
@@ -33,6 +49,12 @@ export interface RetrySettings {
   maxIntervalMs: number;
   taskTimeoutMs: number;
 }
+
+/**
+ * The longest `--task-timeout` pagent accepts. The Tasks handlers' Restate inactivity timeout is
+ * derived from it (services/tasks.ts): Restate aborts a step that stays silent for longer.
+ */
+export const MAX_TASK_TIMEOUT_MS = 15 * 60_000;
 
 export const DEFAULT_RETRY: RetrySettings = {
   maxAttempts: 5,
@@ -79,6 +101,8 @@ export interface JobResult {
   result: unknown;
   errors: Record<string, ErrorData>;
   usage: Usage;
+  /** USD, when the config has a price for the model. */
+  cost?: number;
   ms: number;
 }
 
@@ -114,10 +138,15 @@ export interface BatchResult {
   status: JobStatus;
   items: (JobResult | BadInputResult)[];
   usage: Usage;
+  /** USD, the sum over the items that have a cost. */
+  cost?: number;
   ms: number;
 }
 
-/** An input refused before submission; kept in the batch so nothing the user gave is dropped silently. */
+/**
+ * An input refused before submission, or one a batch never started (cancelled, out of time or out of
+ * token budget: `notRun`); kept in the batch so nothing the user gave is dropped silently.
+ */
 export interface BadInputResult {
   job: null;
   status: "failed";
@@ -125,6 +154,7 @@ export interface BadInputResult {
   result: null;
   errors: { input: ErrorData };
   usage: Usage;
+  notRun?: true;
 }
 
 export const LOCAL_MODEL_NAME = "local";

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { MAX_TASK_TIMEOUT_MS, type Price } from "../services/types.js";
 import { UsageError } from "./errors.js";
 import type { RuntimeMode } from "./restate/runtime.js";
 
@@ -28,6 +29,16 @@ export const configFileSchema = z
     maxBytes: z.number().int().positive().optional(),
     retries: z.number().int().min(1).optional(),
     taskTimeout: z.string().optional(),
+    timeout: z.string().optional(),
+    rpm: z.number().int().positive().optional(),
+    tpm: z.number().int().positive().optional(),
+    maxTokensTotal: z.number().int().positive().optional(),
+    prices: z
+      .record(
+        z.string(),
+        z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() }).strict(),
+      )
+      .optional(),
     retention: z.string().optional(),
     allowRoots: z.array(z.string()).optional(),
     allowHosts: z.array(z.string()).optional(),
@@ -53,6 +64,10 @@ export interface GlobalFlags {
   baseUrl?: string;
   retries?: string;
   taskTimeout?: string;
+  timeout?: string;
+  rpm?: string;
+  tpm?: string;
+  maxTokensTotal?: string;
   retention?: string;
 }
 
@@ -71,6 +86,15 @@ export interface ResolvedConfig {
   verbose: boolean;
   retries: number;
   taskTimeoutMs: number;
+  /** `--timeout`: the whole job's time limit. */
+  timeoutMs?: number;
+  /** Provider limits a job asks the endpoint for (requests and tokens per minute). */
+  rpm?: number;
+  tpm?: number;
+  /** `--max-tokens-total`: the job's (or batch's) token budget. */
+  maxTokensTotal?: number;
+  /** USD per million input/output tokens, by model name. */
+  prices: Record<string, Price>;
   /** How long finished jobs stay attachable. */
   retentionMs: number;
   file: ConfigFile;
@@ -90,6 +114,12 @@ export function parseDuration(value: string, what: string): number {
   const unit = match[2] ?? "s";
   const factor = unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 3_600_000;
   return Math.round(n * factor);
+}
+
+function parsePositiveDuration(value: string, what: string): number {
+  const ms = parseDuration(value, what);
+  if (ms <= 0) throw new UsageError(`${what} must be longer than 0, not "${value}"`);
+  return ms;
 }
 
 export function parsePositiveInt(value: string, what: string): number {
@@ -137,7 +167,21 @@ export function resolveConfig(flags: GlobalFlags, env: Env, file: ConfigFile): R
     );
   }
   const taskTimeout = flags.taskTimeout ?? env.PAGENT_TASK_TIMEOUT ?? file.taskTimeout;
+  const taskTimeoutMs =
+    taskTimeout !== undefined ? parseDuration(taskTimeout, "--task-timeout") : 120_000;
+  if (taskTimeoutMs > MAX_TASK_TIMEOUT_MS) {
+    throw new UsageError(
+      `--task-timeout may be at most ${MAX_TASK_TIMEOUT_MS / 60_000}m (Restate stops a step that stays silent much longer), not "${taskTimeout}"`,
+    );
+  }
+  const timeout = flags.timeout ?? file.timeout;
   const retention = flags.retention ?? env.PAGENT_RETENTION ?? file.retention;
+  const count = (flag: string | undefined, envValue: string | undefined, what: string) =>
+    flag !== undefined
+      ? parsePositiveInt(flag, what)
+      : envValue
+        ? parsePositiveInt(envValue, `${what} (from the environment)`)
+        : undefined;
   return {
     mode: ephemeral ? "ephemeral" : ingressUrls.length > 0 ? "connect" : "embedded",
     home: resolveHome(env),
@@ -153,8 +197,13 @@ export function resolveConfig(flags: GlobalFlags, env: Env, file: ConfigFile): R
       flags.retries !== undefined
         ? parsePositiveInt(flags.retries, "--retries")
         : (file.retries ?? 5),
-    taskTimeoutMs:
-      taskTimeout !== undefined ? parseDuration(taskTimeout, "--task-timeout") : 120_000,
+    taskTimeoutMs,
+    timeoutMs: timeout !== undefined ? parsePositiveDuration(timeout, "--timeout") : undefined,
+    rpm: count(flags.rpm, env.PAGENT_RPM, "--rpm") ?? file.rpm,
+    tpm: count(flags.tpm, env.PAGENT_TPM, "--tpm") ?? file.tpm,
+    maxTokensTotal:
+      count(flags.maxTokensTotal, undefined, "--max-tokens-total") ?? file.maxTokensTotal,
+    prices: file.prices ?? {},
     retentionMs: retention !== undefined ? parseDuration(retention, "--retention") : 7 * 86_400_000,
     file,
   };

@@ -57,7 +57,9 @@ export class InterruptedError extends PagentError {
 /** What main.ts prints and returns for any thrown value. */
 export function describeError(error: unknown): { message: string; exitCode: ExitCode } {
   if (error instanceof PagentError) return { message: error.message, exitCode: error.exitCode };
-  const code = (error as { code?: string } | undefined)?.code;
+  // fetch() reports a refused connection as TypeError("fetch failed") with the code on its cause.
+  const err = error as { code?: string; cause?: { code?: string } } | undefined;
+  const code = err?.code ?? err?.cause?.code;
   if (code === "ECONNREFUSED" || code === "ECONNRESET" || code === "UND_ERR_CONNECT_TIMEOUT") {
     return {
       message: `cannot reach Restate (${code}); check --restate-url/--admin-url or run \`pagent server start\``,

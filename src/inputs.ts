@@ -20,7 +20,8 @@ export function checkBytes(label: string, bytes: Buffer, maxBytes: number): Inpu
   if (bytes.length > maxBytes) {
     return {
       label,
-      error: `${label}: input is ${bytes.length} bytes, over --max-bytes ${maxBytes}; split it or raise --max-bytes`,
+      // A stream is read only up to the limit, so its full size is unknown here.
+      error: `${label}: input is larger than --max-bytes ${maxBytes}; split it or raise --max-bytes`,
     };
   }
   if (bytes.length === 0 || bytes.toString("utf8").trim() === "") {

@@ -7,7 +7,9 @@ import {
   type StoredMessage,
 } from "@langchain/core/messages";
 import { RetryableError, TerminalError } from "@restatedev/restate-sdk";
+import { deadline } from "../deadline.js";
 import { LOCAL_MODEL_NAME, type ModelSpec, type Usage } from "../types.js";
+import { estimateTokens, type RateLimiters, type RateLimits } from "./rate-limit.js";
 
 /** An OpenAI-format function tool definition, as sent to the model. */
 export interface ToolSpec {
@@ -21,6 +23,8 @@ export interface ChatCall {
   tools?: ToolSpec[];
   responseFormat?: { name: string; schema: Record<string, unknown> };
   timeoutMs: number;
+  /** The job's provider limits; the endpoint's shared limiter for this provider applies them. */
+  limits?: RateLimits;
 }
 
 /** The journaled outcome of one LLM call: plain data, so it survives the JSON round trip of `ctx.run`. */
@@ -69,17 +73,34 @@ function contentText(message: AIMessage): string {
     .join("");
 }
 
-/** Calls the model once. Throws RetryableError / TerminalError so Restate decides what happens next. */
+/**
+ * Calls the model once. Throws RetryableError / TerminalError so Restate decides what happens next;
+ * every failure goes through {@link classifyLlmError}, so no raw provider error (whose message,
+ * body or headers may echo the key) ever reaches Restate's journal or a log.
+ */
 export async function callChat(
   call: ChatCall,
   credentials: Credentials,
   attemptSignal: AbortSignal,
+  limiters?: RateLimiters,
+): Promise<ChatOutcome> {
+  try {
+    return await callChatOnce(call, credentials, attemptSignal, limiters);
+  } catch (error) {
+    throw classifyLlmError(error, call.timeoutMs, attemptSignal, credentials.apiKey);
+  }
+}
+
+async function callChatOnce(
+  call: ChatCall,
+  credentials: Credentials,
+  attemptSignal: AbortSignal,
+  limiters: RateLimiters | undefined,
 ): Promise<ChatOutcome> {
   const model = await createChatModel(call.model, credentials);
-  const signal = AbortSignal.any([attemptSignal, AbortSignal.timeout(call.timeoutMs)]);
   const runnable =
     call.tools && call.tools.length > 0 && model.bindTools ? model.bindTools(call.tools) : model;
-  const options: Record<string, unknown> = { signal };
+  const options: Record<string, unknown> = {};
   if (call.responseFormat) {
     const responseFormat = {
       type: "json_schema",
@@ -91,15 +112,33 @@ export async function callChat(
     Object.defineProperty(responseFormat, "$parseRaw", { value: () => null, enumerable: false });
     options.response_format = responseFormat;
   }
+  // Wait for the provider's shared rate limit first (only the attempt's end stops the wait), so a
+  // big batch slows down instead of hammering the provider; the task timeout starts after it.
+  const grant =
+    limiters && call.model.name !== LOCAL_MODEL_NAME
+      ? await limiters
+          .for(call.model)
+          .acquire(
+            estimateTokens([call.messages, call.tools, call.responseFormat]),
+            call.limits ?? {},
+            attemptSignal,
+          )
+      : undefined;
+  const limit = deadline(attemptSignal, call.timeoutMs);
+  options.signal = limit.signal;
   const started = performance.now();
   let reply: AIMessage;
   try {
     reply = await runnable.invoke(fromStored(call.messages), options);
   } catch (error) {
-    throw classifyLlmError(error, call.timeoutMs, attemptSignal, credentials.apiKey);
+    grant?.settle(undefined);
+    throw error;
+  } finally {
+    limit.clear();
   }
   const ms = Math.round(performance.now() - started);
   const meta = reply.usage_metadata;
+  grant?.settle(meta?.total_tokens);
   return {
     message: toStored([reply])[0]!,
     content: contentText(reply),
@@ -174,15 +213,22 @@ export function classifyLlmError(
     return new RetryableError(`LLM unreachable: ${message}`);
   }
   if (status === 429 || status === 408 || status === 409 || status >= 500) {
+    // Restate waits exactly this long before the next attempt: the SDK sends it as the attempt's
+    // retry delay, which neither the step's maxRetryInterval nor the handler's retry policy caps.
     const after = retryAfterMs(err.headers);
+    const wait = after !== undefined ? ` (provider asked to wait ${formatWait(after)})` : "";
     return new RetryableError(
-      `HTTP ${status}${status === 429 ? " rate limited" : ""}: ${message}`,
+      `HTTP ${status}${status === 429 ? " rate limited" : ""}${wait}: ${message}`,
       after !== undefined ? { retryAfter: after } : {},
     );
   }
   return new TerminalError(`LLM request refused (HTTP ${status}): ${message}`, {
     errorCode: status,
   });
+}
+
+function formatWait(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)}ms` : `${+(ms / 1000).toFixed(1)}s`;
 }
 
 /** Provider errors sometimes echo the key (e.g. "Incorrect API key provided: sk-..."). */

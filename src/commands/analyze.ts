@@ -5,7 +5,7 @@ import { EXIT, UsageError } from "../errors.js";
 import { readInputs } from "../inputs.js";
 import { parseAnalysisFlags, planAnalyze, selectAnalyses } from "../jobs/analyze-plan.js";
 import { runSubmission } from "../jobs/run.js";
-import { modelSpec, retrySettings } from "./shared.js";
+import { jobBounds, modelSpec, retrySettings } from "./shared.js";
 
 interface AnalyzeFlags {
   text?: string;
@@ -68,6 +68,7 @@ export function registerAnalyze(program: Command, app: App): void {
         fresh: flags.fresh ?? false,
         id: flags.id,
         retentionMs: config.retentionMs,
+        bounds: jobBounds(config, model),
       });
       const runtime = await ctx.openRuntime();
       const code = await runSubmission(runtime, submission, ctx.reporter, app.signal);

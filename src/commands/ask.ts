@@ -9,7 +9,7 @@ import { UsageError } from "../errors.js";
 import { readStream } from "../inputs.js";
 import { checkJobId, randomId } from "../jobs/ids.js";
 import { runSubmission } from "../jobs/run.js";
-import { modelSpec, retrySettings } from "./shared.js";
+import { jobBounds, modelSpec, retrySettings } from "./shared.js";
 
 interface AskFlags {
   system?: string;
@@ -119,6 +119,7 @@ export function registerAsk(program: Command, app: App): void {
         tools: toolsConfig(ctx.config.file, flags, app.cwd),
         retry: retrySettings(ctx.config),
         retentionMs: ctx.config.retentionMs,
+        ...jobBounds(ctx.config, model),
       };
       const runtime = await ctx.openRuntime();
       app.finish(await runSubmission(runtime, { kind: "ask", request }, ctx.reporter, app.signal));

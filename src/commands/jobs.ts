@@ -6,6 +6,7 @@ import { cancelJob, jobStatus, listJobs, requireView, type StatusFilter } from "
 import { followJob } from "../jobs/run.js";
 import { checkJobId } from "../jobs/ids.js";
 import { formatMs } from "../output/human.js";
+import { withRecovery } from "../restate/runtime.js";
 
 function print(ctx: CommandContext, json: unknown, human: () => string): void {
   ctx.app.stdout.write(
@@ -38,9 +39,14 @@ export function registerJobCommands(program: Command, app: App): void {
       const ctx = commandContext(app, command.optsWithGlobals());
       checkJobId(job);
       const runtime = await ctx.openRuntime();
-      const view = await requireView(runtime.admin, job);
+      const view = await withRecovery(runtime, () => requireView(runtime.admin, job));
       ctx.reporter.event(job, { type: "job.attached", kind: view.kind, input: view.input });
-      app.finish(await followJob(runtime, job, ctx.reporter, { signal: app.signal }));
+      app.finish(
+        await followJob(runtime, job, ctx.reporter, {
+          signal: app.signal,
+          invocationId: view.invocationId,
+        }),
+      );
     });
 
   program
@@ -54,10 +60,10 @@ export function registerJobCommands(program: Command, app: App): void {
         throw new UsageError(`--status takes running, failed or done, not "${flags.status}"`);
       }
       const runtime = await ctx.openRuntime();
-      const jobs = await listJobs(runtime.admin, {
-        status: flags.status as StatusFilter | undefined,
-        limit: flags.limit ? parsePositiveInt(flags.limit, "--limit") : 20,
-      });
+      const limit = flags.limit ? parsePositiveInt(flags.limit, "--limit") : 20;
+      const jobs = await withRecovery(runtime, () =>
+        listJobs(runtime.admin, { status: flags.status as StatusFilter | undefined, limit }),
+      );
       print(ctx, jobs, () =>
         jobs.length === 0
           ? "no jobs\n"
@@ -84,7 +90,7 @@ export function registerJobCommands(program: Command, app: App): void {
       const ctx = commandContext(app, command.optsWithGlobals());
       checkJobId(job);
       const runtime = await ctx.openRuntime();
-      const report = await jobStatus(runtime.admin, job);
+      const report = await withRecovery(runtime, () => jobStatus(runtime.admin, job));
       print(ctx, report, () => {
         const head = `job ${report.job} · ${report.kind} · ${report.status} · input ${report.input} · started ${report.createdAt}\n`;
         const tasks =
@@ -126,7 +132,7 @@ export function registerJobCommands(program: Command, app: App): void {
       const ctx = commandContext(app, command.optsWithGlobals());
       checkJobId(job);
       const runtime = await ctx.openRuntime();
-      const status = await cancelJob(runtime.admin, job);
+      const status = await withRecovery(runtime, () => cancelJob(runtime.admin, job));
       print(ctx, { job, status }, () =>
         status === "cancelled"
           ? `cancelled job ${job}\n`

@@ -58,10 +58,12 @@ export function registerServe(program: Command, app: App): void {
         await resumeStuckInvocations(admin);
         app.stderr.write(`registered ${advertised} with ${flags.register}\n`);
       }
-      // Serve until SIGINT/SIGTERM; main.ts then closes the endpoint.
-      await new Promise<void>((resolve) =>
-        app.signal.addEventListener("abort", () => resolve(), { once: true }),
-      );
+      // Serve until SIGINT/SIGTERM; main.ts then closes the endpoint. A signal that came while
+      // starting has already fired its abort event: waiting for it then would never end.
+      await new Promise<void>((resolve) => {
+        if (app.signal.aborted) resolve();
+        else app.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
       app.finish(EXIT.ok);
     });
 }

@@ -1,3 +1,4 @@
+import type { JobBounds } from "../../services/job.js";
 import {
   DEFAULT_RETRY,
   LOCAL_MODEL_NAME,
@@ -20,4 +21,19 @@ export function modelSpec(config: ResolvedConfig): ModelSpec {
 
 export function retrySettings(config: ResolvedConfig): RetrySettings {
   return { ...DEFAULT_RETRY, maxAttempts: config.retries, taskTimeoutMs: config.taskTimeoutMs };
+}
+
+/** The bounds the user put on the job: provider limits, time limit, token budget, and the price. */
+export function jobBounds(config: ResolvedConfig, model: ModelSpec): JobBounds {
+  const limits = {
+    ...(config.rpm !== undefined ? { rpm: config.rpm } : {}),
+    ...(config.tpm !== undefined ? { tpm: config.tpm } : {}),
+  };
+  const price = config.prices[model.name];
+  return {
+    ...(Object.keys(limits).length > 0 ? { limits } : {}),
+    ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {}),
+    ...(config.maxTokensTotal !== undefined ? { maxTokensTotal: config.maxTokensTotal } : {}),
+    ...(price ? { price } : {}),
+  };
 }

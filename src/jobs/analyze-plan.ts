@@ -1,4 +1,5 @@
 import type { AnalyzeRequest, BatchItem, BatchRequest } from "../../services/index.js";
+import type { JobBounds } from "../../services/job.js";
 import { BUILTIN_ANALYSES, FREE_TEXT_SCHEMA } from "../../services/analyses.js";
 import type { AnalysisSpec, ModelSpec, RetrySettings } from "../../services/types.js";
 import type { ConfigFile } from "../config.js";
@@ -52,6 +53,8 @@ export interface AnalyzePlanOptions {
   fresh: boolean;
   id?: string;
   retentionMs: number;
+  /** Limits, time limit, budget and price; never part of a job's id. */
+  bounds?: JobBounds;
 }
 
 function jobIdFor(bytes: Buffer, opts: AnalyzePlanOptions, nonce: string): string {
@@ -76,6 +79,7 @@ export function planAnalyze(opts: AnalyzePlanOptions): Submission {
       model: opts.model,
       retry: opts.retry,
       retentionMs: opts.retentionMs,
+      ...opts.bounds,
     };
     return { input: input.label, request };
   });
@@ -94,6 +98,12 @@ export function planAnalyze(opts: AnalyzePlanOptions): Submission {
     items: requests,
     concurrency: opts.concurrency,
     retentionMs: opts.retentionMs,
+    // The batch's time limit and budget hold for all its inputs together; it hands each input's job
+    // the deadline and what is left of the budget when it starts it.
+    ...(opts.bounds?.timeoutMs !== undefined ? { timeoutMs: opts.bounds.timeoutMs } : {}),
+    ...(opts.bounds?.maxTokensTotal !== undefined
+      ? { maxTokensTotal: opts.bounds.maxTokensTotal }
+      : {}),
   };
   return { kind: "batch", request: batch };
 }

@@ -4,6 +4,8 @@ import { JOB_SERVICE } from "../../services/job.js";
 import { UnavailableError } from "../errors.js";
 import type { Runtime } from "../restate/runtime.js";
 
+const SUBMIT_TIMEOUT_MS = 15_000;
+
 export type Submission =
   | { kind: "analyze"; request: AnalyzeRequest }
   | { kind: "ask"; request: AskRequest }
@@ -24,7 +26,9 @@ export async function submitJob(runtime: Runtime, submission: Submission): Promi
   const ingress = clients.connect({ url: runtime.ingressUrl });
   const key = submission.request.job;
   const client = ingress.objectSendClient<Job>({ name: JOB_SERVICE }, key);
-  const opts = { idempotencyKey: key };
+  // A node that accepts connections but cannot reach a partition leader holds the request: give up
+  // on it after a while, so the caller can try another node (the idempotency key makes that safe).
+  const opts = { idempotencyKey: key, timeout: SUBMIT_TIMEOUT_MS };
   try {
     const send =
       submission.kind === "analyze"

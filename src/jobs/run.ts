@@ -1,7 +1,7 @@
 import type { BatchResult, JobResult } from "../../services/types.js";
 import { EXIT, InterruptedError, UnavailableError, type ExitCode } from "../errors.js";
 import type { Reporter } from "../output/reporter.js";
-import { formatMs } from "../output/human.js";
+import { summaryLine } from "../output/human.js";
 import type { Runtime } from "../restate/runtime.js";
 import { submitJob, type Submission, type Submitted } from "./client.js";
 import { watchJob } from "./watch.js";
@@ -47,9 +47,11 @@ export async function followJob(
     throw error;
   }
   reporter.result(result);
-  const tokens = result.usage.total > 0 ? ` · ${result.usage.total} tokens` : "";
-  reporter.note(`job ${job} · ${result.status} · ${formatMs(result.ms)}${tokens}`);
-  if (runtime.mode !== "ephemeral") reporter.note(`Restate UI: ${runtime.uiUrl}`);
+  reporter.note(summaryLine(job, result));
+  if (runtime.mode !== "ephemeral") {
+    const invocation = options.invocationId ? `/invocations/${options.invocationId}` : "";
+    reporter.note(`Restate UI: ${runtime.uiUrl}${invocation}`);
+  }
   reporter.close();
   return exitCodeFor(result);
 }

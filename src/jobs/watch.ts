@@ -124,6 +124,7 @@ async function pollOnce(
         status: result.status,
         result: result.result,
         usage: result.usage,
+        ...(result.cost !== undefined ? { cost: result.cost } : {}),
         errors: result.errors,
       });
     }

@@ -23,6 +23,8 @@ export type EventBody =
       status: JobStatus;
       result: unknown;
       usage: Usage;
+      /** USD, when the config has a price for the model. */
+      cost?: number;
       errors?: Record<string, ErrorData>;
     };
 

@@ -25,6 +25,25 @@ function formatUsage(usage: Usage | undefined): string {
   return usage && usage.total > 0 ? `${usage.total} tokens` : "";
 }
 
+/** US dollars with four decimals, or enough significant digits to show a tiny cost at all. */
+export function formatCost(usd: number): string {
+  if (usd === 0 || usd >= 0.0001) return `$${usd.toFixed(4)}`;
+  return `$${usd.toPrecision(2)}`;
+}
+
+/** The closing line of a run: `job ID · status · time · tokens · $cost`. */
+export function summaryLine(job: string, result: BatchResult | JobResult): string {
+  return [
+    `job ${job}`,
+    result.status,
+    formatMs(result.ms),
+    formatUsage(result.usage),
+    result.cost !== undefined ? formatCost(result.cost) : "",
+  ]
+    .filter(Boolean)
+    .join(" · ");
+}
+
 function short(value: unknown, max = 80): string {
   const text = typeof value === "string" ? value : JSON.stringify(value);
   const flat = (text ?? "").replace(/\s+/g, " ");
@@ -64,6 +83,8 @@ export function describeEvent(body: EventBody): Pick<Line, "text" | "state"> | u
 /** People's output: live task lines on stderr while the job runs, a readable result on stdout. */
 export class HumanReporter implements Reporter {
   private readonly chalk: ChalkInstance;
+  /** Results may go to a file while progress goes to the terminal: each stream gets its own colour. */
+  private readonly out: ChalkInstance;
   private readonly lines = new Map<string, Line>();
   private readonly spinner: Ora | undefined;
   private batchDone = 0;
@@ -74,6 +95,7 @@ export class HumanReporter implements Reporter {
     private readonly quiet: boolean,
   ) {
     this.chalk = new Chalk({ level: terminal.color ? 1 : 0 });
+    this.out = new Chalk({ level: terminal.stdoutColor ? 1 : 0 });
     if (terminal.live && !quiet) {
       this.spinner = ora({
         stream: streams.stderr,
@@ -166,7 +188,7 @@ export class HumanReporter implements Reporter {
   }
 
   private jobText(result: JobResult): string {
-    const c = this.chalk;
+    const c = this.out;
     const out: string[] = [];
     if (result.model.offline) out.push(c.dim(`[model: ${LOCAL_MODEL_LABEL}]`));
     if (result.kind === "ask") {
@@ -184,11 +206,15 @@ export class HumanReporter implements Reporter {
   }
 
   private batchText(result: BatchResult): string {
-    const c = this.chalk;
+    const c = this.out;
     return result.items
       .map((item) =>
         item.job === null
-          ? `${c.bold(`== ${item.input}`)}\n${c.red(`refused: ${item.errors.input.message}`)}\n`
+          ? `${c.bold(`== ${item.input}`)}\n${
+              item.notRun
+                ? c.yellow(item.errors.input.message)
+                : c.red(`refused: ${item.errors.input.message}`)
+            }\n`
           : `${c.bold(`== ${item.input}`)}\n${this.jobText(item)}`,
       )
       .join("\n");

@@ -30,14 +30,22 @@ class NdjsonReporter implements Reporter {
   }
   note(): void {}
   result(result: FinalResult): void {
+    const cost = result.cost !== undefined ? { cost: result.cost } : {};
     const body: EventBody =
       result.kind === "batch"
-        ? { type: "job.done", status: result.status, result: result.items, usage: result.usage }
+        ? {
+            type: "job.done",
+            status: result.status,
+            result: result.items,
+            usage: result.usage,
+            ...cost,
+          }
         : {
             type: "job.done",
             status: result.status,
             result: result.result,
             usage: result.usage,
+            ...cost,
             errors: result.errors,
           };
     this.event(result.job, body);

@@ -2,8 +2,10 @@ import type { Env } from "../config.js";
 
 /** What the terminal can show, decided once in main.ts and passed down. */
 export interface Terminal {
-  /** Colour on stderr/stdout. */
+  /** Colour in progress and notes on stderr. */
   color: boolean;
+  /** Colour in results on stdout: off when stdout is redirected, even if stderr is a terminal. */
+  stdoutColor: boolean;
   /** Live, redrawn progress lines (spinners) on stderr. */
   live: boolean;
 }
@@ -20,8 +22,10 @@ export function detectTerminal(opts: {
   const noColor = opts.noColorFlag === true || (env.NO_COLOR !== undefined && env.NO_COLOR !== "");
   const ci = env.CI !== undefined && env.CI !== "" && env.CI !== "false";
   const dumb = env.TERM === "dumb";
+  const allowed = !opts.machineOutput && !noColor;
   return {
-    color: !opts.machineOutput && !noColor && (forced || (opts.stderrIsTTY && !dumb)),
+    color: allowed && (forced || (opts.stderrIsTTY && !dumb)),
+    stdoutColor: allowed && (forced || (opts.stdoutIsTTY && !dumb)),
     live: !opts.machineOutput && opts.stderrIsTTY && !ci && !dumb,
   };
 }

@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { UnavailableError } from "../errors.js";
 
 export interface EndpointOptions {
@@ -39,6 +39,13 @@ export async function hostEndpoint(options: EndpointOptions): Promise<HostedEndp
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
   });
+  // A session a client closed gracefully is gone from `sessions` while its socket may stay open,
+  // and server.close() waits for every socket: track them too, or SIGTERM never ends `pagent serve`.
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) =>
       reject(
@@ -53,8 +60,10 @@ export async function hostEndpoint(options: EndpointOptions): Promise<HostedEndp
   });
   const { port } = server.address() as AddressInfo;
   const close = async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const session of sessions) session.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of sockets) socket.destroy();
+    await closed;
   };
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   return { uri: `http://${host}:${port}`, port, close, [Symbol.asyncDispose]: close };

@@ -126,7 +126,12 @@ export async function endpointHealthy(port: number, timeoutMs = 1000): Promise<b
   });
 }
 
-async function waitForEndpoint(port: number, pid: number, timeoutMs = 15_000): Promise<void> {
+/** Waits until a spawned `pagent serve` answers on its port; fails early if it exits. */
+export async function waitForEndpoint(
+  port: number,
+  pid: number,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isAlive(pid))
@@ -270,7 +275,12 @@ async function embeddedReady(
   return serverOk && endpointOk;
 }
 
-function spawnEndpointProcess(port: number, apiKey: string | undefined, logFile: string): number {
+/** Starts `pagent serve` on loopback, detached, logging to `logFile`; returns its pid. */
+export function spawnEndpointProcess(
+  port: number,
+  apiKey: string | undefined,
+  logFile: string,
+): number {
   const log = openSync(logFile, "a");
   const { OPENAI_API_KEY: _inherited, ...env } = process.env;
   const child = spawn(
@@ -420,6 +430,28 @@ function deriveAdminUrl(ingressUrl: string): string {
   }
   url.port = "9070";
   return url.origin;
+}
+
+/**
+ * Runs a read or an idempotent action (attach, jobs, status, cancel) against Restate; while Restate is
+ * unreachable or a cluster is moving partition leaders, recovers (restarts the embedded server, or
+ * moves to the next node) and tries again, for up to `timeoutMs`.
+ */
+export async function withRecovery<T>(
+  runtime: Pick<Runtime, "recover">,
+  op: () => Promise<T>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await op();
+    } catch (error) {
+      if (!(error instanceof UnavailableError) || Date.now() > deadline) throw error;
+      await runtime.recover().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 /** Opens the runtime a command runs against: embedded (default), ephemeral or connect. */

@@ -478,7 +478,11 @@ describe("OPENAI_API_KEY changes", () => {
         const beforeChange = (await status(home)).status;
         expectSameEndpoint(one, beforeChange);
 
+        const changeStarted = performance.now();
         const two = await start(home, { OPENAI_API_KEY: keyTwo });
+        console.log(
+          `MEASURE key-change-endpoint-restart=${Math.round(performance.now() - changeStarted)}ms`,
+        );
         expect(two.endpoint.healthy).toBe(true);
         expect(two.endpoint.pid).not.toBe(beforeChange.endpoint.pid);
         expect(two.endpoint.port).toBe(one.endpoint.port);

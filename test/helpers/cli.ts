@@ -1,8 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+/** The repository root, whether this file runs from test/helpers (vitest) or dist/test/helpers (bench). */
+export const REPO_ROOT = ((): string => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, "package.json"))) dir = path.dirname(dir);
+  return dir;
+})();
 export const CLI = path.join(REPO_ROOT, "bin", "pagent.js");
 
 /** Node used to run the CLI: PAGENT_TEST_NODE lets CI run the e2e suite again under Node 22. */
