@@ -107,13 +107,18 @@ const truthy = (value: string | undefined) =>
 
 /** Parses `90s`, `2m`, `500ms` or a number of seconds. */
 export function parseDuration(value: string, what: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!match)
-    throw new UsageError(`${what} must be a duration like 30s, 2m or 500ms, not "${value}"`);
-  const n = Number(match[1]);
-  const unit = match[2] ?? "s";
-  const factor = unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 3_600_000;
-  return Math.round(n * factor);
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!match) {
+    throw new UsageError(`${what} must be a duration like 30s, 2m, 7d or 500ms, not "${value}"`);
+  }
+  const factors: Record<string, number> = {
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+    d: 86_400_000,
+  };
+  return Math.round(Number(match[1]) * factors[match[2] ?? "s"]!);
 }
 
 function parsePositiveDuration(value: string, what: string): number {
@@ -144,9 +149,14 @@ export function resolveHome(env: Env): string {
 }
 
 /** One pure function for every setting: flag > environment > config file > default. */
-export function resolveConfig(flags: GlobalFlags, env: Env, file: ConfigFile): ResolvedConfig {
-  const ingressUrls = splitUrls(flags.restateUrl ?? env.RESTATE_INGRESS_URL ?? file.restateUrl);
-  const adminUrls = splitUrls(flags.adminUrl ?? env.RESTATE_ADMIN_URL ?? file.adminUrl);
+export function resolveConfig(flags: GlobalFlags, rawEnv: Env, file: ConfigFile): ResolvedConfig {
+  // An exported-but-empty variable (FOO= in a CI file) means "not set", as it does for most tools.
+  const env: Env = Object.fromEntries(Object.entries(rawEnv).filter(([, value]) => value !== ""));
+  const ephemeral = flags.ephemeral ?? truthy(env.PAGENT_EPHEMERAL);
+  // --ephemeral on the command line beats a server named only in the config file.
+  const fileUrls = ephemeral ? {} : { restateUrl: file.restateUrl, adminUrl: file.adminUrl };
+  const ingressUrls = splitUrls(flags.restateUrl ?? env.RESTATE_INGRESS_URL ?? fileUrls.restateUrl);
+  const adminUrls = splitUrls(flags.adminUrl ?? env.RESTATE_ADMIN_URL ?? fileUrls.adminUrl);
   for (const url of [...ingressUrls, ...adminUrls]) {
     if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
       throw new UsageError(
@@ -154,14 +164,16 @@ export function resolveConfig(flags: GlobalFlags, env: Env, file: ConfigFile): R
       );
     }
   }
-  const ephemeral = flags.ephemeral ?? truthy(env.PAGENT_EPHEMERAL);
   if (ephemeral && ingressUrls.length > 0) {
     throw new UsageError("--ephemeral and --restate-url exclude each other; choose one");
   }
   if (flags.json && flags.ndjson)
     throw new UsageError("--json and --ndjson exclude each other; choose one");
   const baseUrl = flags.baseUrl ?? env.OPENAI_BASE_URL ?? file.baseUrl;
-  if (baseUrl !== undefined && !URL.canParse(baseUrl)) {
+  if (
+    baseUrl !== undefined &&
+    (!URL.canParse(baseUrl) || !/^https?:$/.test(new URL(baseUrl).protocol))
+  ) {
     throw new UsageError(
       `--base-url "${baseUrl}" is not a URL; pass e.g. http://127.0.0.1:11434/v1`,
     );

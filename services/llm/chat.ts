@@ -178,15 +178,18 @@ export function retryAfterMs(headers: unknown, now = Date.now()): number | undef
   const reset =
     headerValue(headers, "x-ratelimit-reset-requests") ??
     headerValue(headers, "x-ratelimit-reset-tokens");
-  if (reset) {
-    const match = /^([\d.]+)(ms|s|m)?$/.exec(reset.trim());
-    if (match) {
-      const n = Number(match[1]);
-      const unit = match[2] ?? "s";
-      return unit === "ms" ? n : unit === "m" ? n * 60_000 : n * 1000;
-    }
-  }
+  if (reset) return goDurationMs(reset.trim());
   return undefined;
+}
+
+const DURATION_UNITS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+
+/** OpenAI writes reset times as Go durations: `20ms`, `1.5s`, `6m0s`, `1h2m3s`; a bare number is seconds. */
+export function goDurationMs(text: string): number | undefined {
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) return undefined;
+  return parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
 }
 
 /** Maps a provider failure to what Restate should do: retry (maybe after a delay) or give up. */

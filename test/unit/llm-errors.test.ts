@@ -56,7 +56,7 @@ describe("retryAfterMs", () => {
   // Bug: services/llm/chat.ts:178 only matches a single number+unit. OpenAI sends compound
   // durations such as "6m0s" or "1m30s" in x-ratelimit-reset-*; they give undefined, so a
   // rate-limited call is retried on the default short backoff and burns its attempts.
-  it.fails('understands OpenAI\'s compound reset durations like "6m0s"', () => {
+  it('understands OpenAI\'s compound reset durations like "6m0s"', () => {
     expect(retryAfterMs({ "x-ratelimit-reset-tokens": "6m0s" })).toBe(360_000);
   });
 
