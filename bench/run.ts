@@ -24,6 +24,7 @@ import { builtinTools } from "../services/tools/index.js";
 import { CLI, NODE, runCli } from "../test/helpers/cli.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../test/helpers/fake-openai.js";
 import { rssMiB } from "../test/helpers/procs.js";
+import { schemaAnswer } from "../test/helpers/request-log.js";
 import { startRestate, startServeProcess } from "../test/helpers/restate.js";
 import { startToolServer } from "../test/helpers/tool-server.js";
 
@@ -140,18 +141,11 @@ async function main(): Promise<void> {
 
   try {
     // Warm up the whole path once, so the first measured run pays no start-up cost.
-    fake.setResponder((req) => ({
-      json: { summary: "x", points: ["x"], label: "neutral", score: 0, reason: "x" },
-      delayMs: 0,
-      ...(req.tools ? {} : {}),
-    }));
+    fake.setResponder((req) => schemaAnswer(req, { delayMs: 0 }));
     await runAnalyze("warm up");
 
     // 1. analyze, 3 analyses, LLM latency 1 s.
-    fake.setResponder(() => ({
-      json: { summary: "x", points: ["x"], label: "neutral", score: 0, reason: "x" },
-      delayMs: LATENCY,
-    }));
+    fake.setResponder((req) => schemaAnswer(req, { delayMs: LATENCY }));
     const analyzeWalls = await repeat(RUNS, async () => (await runAnalyze(`text ${nonce}`)).wall);
     const chat = new ChatOpenAI({
       model: "bench",
@@ -246,10 +240,7 @@ async function main(): Promise<void> {
     }
 
     // 4. batch throughput through the CLI (connect mode), zero-latency LLM.
-    fake.setResponder(() => ({
-      json: { summary: "x", points: ["x"], label: "neutral", score: 0, reason: "x" },
-      delayMs: 0,
-    }));
+    fake.setResponder((req) => schemaAnswer(req, { delayMs: 0 }));
     const batchDir = mkdtempSync(path.join(tmpdir(), "pagent-bench-batch-"));
     const throughput: Record<string, number> = {};
     for (const n of QUICK ? [100] : [100, 1000]) {
@@ -350,10 +341,7 @@ async function cliScenarios(
   servePid: number,
   serverPid: number,
 ): Promise<void> {
-  fake.setResponder(() => ({
-    json: { summary: "x", points: ["x"], label: "neutral", score: 0, reason: "x" },
-    delayMs: 0,
-  }));
+  fake.setResponder((req) => schemaAnswer(req, { delayMs: 0 }));
   const home = mkdtempSync(path.join(tmpdir(), "pagent-bench-home-"));
   const env = { PAGENT_HOME: home, NO_COLOR: "1", OPENAI_API_KEY: "sk-bench" };
   const analyzeArgs = (i: number) => [

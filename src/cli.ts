@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import { registerAnalyze } from "./commands/analyze.js";
 import { registerAsk } from "./commands/ask.js";
+import { registerCluster } from "./commands/cluster.js";
 import { registerJobCommands } from "./commands/jobs.js";
 import { registerServe } from "./commands/serve.js";
 import { registerServer } from "./commands/server.js";
@@ -29,6 +30,22 @@ export function buildProgram(app: App): Command {
       "time limit of one LLM or tool call, e.g. 90s (default 120s)",
     )
     .option(
+      "--timeout <duration>",
+      "time limit of the whole job (a batch: of all its inputs), e.g. 10m (default none)",
+    )
+    .option(
+      "--rpm <n>",
+      "at most N LLM requests a minute to this provider, shared by every job of the endpoint (env PAGENT_RPM)",
+    )
+    .option(
+      "--tpm <n>",
+      "at most N tokens a minute to this provider, shared like --rpm (env PAGENT_TPM)",
+    )
+    .option(
+      "--max-tokens-total <n>",
+      "token budget: start no new input, turn or retry once the job has used N tokens (exit 3)",
+    )
+    .option(
       "--retention <duration>",
       "how long finished jobs stay attachable, e.g. 7d (default 7d; env PAGENT_RETENTION)",
     )
@@ -52,6 +69,7 @@ export function buildProgram(app: App): Command {
   registerJobCommands(program, app);
   registerServer(program, app);
   registerServe(program, app);
+  registerCluster(program, app);
   for (const command of program.commands) {
     command
       .exitOverride()

@@ -21,6 +21,30 @@ export class AdminClient {
     }
   }
 
+  /** The body of an answer; one cut off midway (a node dying mid-query) means Restate is unavailable. */
+  private async read(res: Response): Promise<string> {
+    try {
+      return await res.text();
+    } catch (error) {
+      throw new UnavailableError(
+        `the Restate admin API at ${this.url} broke off its answer: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+
+  private async readJson<T>(res: Response): Promise<T> {
+    const text = await this.read(res);
+    try {
+      return JSON.parse(text) as T;
+    } catch (error) {
+      throw new UnavailableError(
+        `the Restate admin API at ${this.url} answered no JSON: ${text.slice(0, 200)}`,
+        { cause: error },
+      );
+    }
+  }
+
   async healthy(timeoutMs = 1000): Promise<boolean> {
     try {
       const res = await fetch(new URL("/health", this.url), {
@@ -50,7 +74,7 @@ export class AdminClient {
   async version(): Promise<string | undefined> {
     const res = await this.request("/version");
     if (!res.ok) return undefined;
-    return ((await res.json()) as { version?: string }).version;
+    return (await this.readJson<{ version?: string }>(res)).version;
   }
 
   /** Registers (or re-registers) an endpoint; `force` lets a changed endpoint replace its old registration. */
@@ -62,7 +86,7 @@ export class AdminClient {
     });
     if (!res.ok) {
       throw new UnavailableError(
-        `Restate could not register the endpoint ${endpointUri}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`,
+        `Restate could not register the endpoint ${endpointUri}: HTTP ${res.status} ${(await this.read(res)).slice(0, 300)}`,
       );
     }
   }
@@ -71,7 +95,7 @@ export class AdminClient {
     const res = await this.request("/services");
     if (!res.ok)
       throw new UnavailableError(`Restate admin API answered HTTP ${res.status} for /services`);
-    const body = (await res.json()) as { services: { name: string }[] };
+    const body = await this.readJson<{ services: { name: string }[] }>(res);
     return body.services.map((s) => s.name);
   }
 
@@ -85,10 +109,10 @@ export class AdminClient {
     });
     if (!res.ok) {
       throw new UnavailableError(
-        `Restate query failed: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`,
+        `Restate query failed: HTTP ${res.status} ${(await this.read(res)).slice(0, 300)}`,
       );
     }
-    return ((await res.json()) as { rows: T[] }).rows;
+    return (await this.readJson<{ rows: T[] }>(res)).rows;
   }
 
   /** Ends a backoff or a pause now, instead of at the next retry tick. */
