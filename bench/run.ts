@@ -315,15 +315,20 @@ function timeProcess(
 ): { wall: number; maxRssMiB: number } {
   const rssFile = path.join(tmpdir(), `pagent-bench-rss-${process.pid}-${nonce++}`);
   const started = ms();
-  execFileSync(args[0]!, args.slice(1), {
-    stdio: ["ignore", "ignore", "ignore"],
-    env: {
-      ...process.env,
-      ...env,
-      NODE_OPTIONS: `--require ${path.join(BENCH_DIR, "max-rss.cjs")}`,
-      BENCH_RSS_FILE: rssFile,
-    },
-  });
+  try {
+    execFileSync(args[0]!, args.slice(1), {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: {
+        ...process.env,
+        ...env,
+        NODE_OPTIONS: `--require ${path.join(BENCH_DIR, "max-rss.cjs")}`,
+        BENCH_RSS_FILE: rssFile,
+      },
+    });
+  } catch (error) {
+    const stderr = String((error as { stderr?: Buffer }).stderr ?? "");
+    throw new Error(`${args.slice(1, 4).join(" ")} failed: ${stderr.slice(0, 800)}`);
+  }
   const wall = ms() - started;
   let maxRssMiB = NaN;
   try {

@@ -15,7 +15,6 @@ export function createServices(credentials: Credentials) {
 }
 
 export type { Job, AnalyzeRequest, AskRequest, BatchRequest, BatchItem } from "./job.js";
-export { JOB_SERVICE, VIEW_KEY } from "./job.js";
 export type { Tasks } from "./tasks.js";
 export type { ToolsConfig } from "./tool-runner.js";
 export type { Credentials } from "./llm/chat.js";

@@ -14,6 +14,10 @@ import {
   costOf,
   LOCAL_MODEL_NAME,
   roundUsd,
+  CHILD_KEY_PREFIX,
+  JOB_SERVICE,
+  TASK_KEY_PREFIX,
+  VIEW_KEY,
   ZERO_USAGE,
   type AnalysisSpec,
   type BadInputResult,
@@ -83,10 +87,7 @@ export interface BatchRequest {
   maxTokensTotal?: number;
 }
 
-/** Name of the Restate virtual object that holds every job, keyed by job id. */
-export const JOB_SERVICE = "Job";
-/** State key of a job's {@link JobView}. */
-export const VIEW_KEY = "view";
+export { JOB_SERVICE, VIEW_KEY };
 
 function errorData(failure: unknown): ErrorData {
   if (failure instanceof restate.TerminalError) {
@@ -213,6 +214,8 @@ async function finish<R extends JobResult | BatchResult>(
   view.finishedAt = await ctx.date.now();
   view.result = result;
   ctx.set(VIEW_KEY, view);
+  for (const task of view.tasks) ctx.clear(`${TASK_KEY_PREFIX}${task.id}`);
+  for (const index of view.children?.keys() ?? []) ctx.clear(`${CHILD_KEY_PREFIX}${index}`);
   ctx.genericSend({
     service: JOB_SERVICE,
     method: "expire",
@@ -228,6 +231,18 @@ async function finish<R extends JobResult | BatchResult>(
 async function finishedResult<R>(ctx: restate.ObjectContext): Promise<R | undefined> {
   const view = await ctx.get<JobView>(VIEW_KEY);
   return view?.result && view.status !== "running" ? (view.result as R) : undefined;
+}
+
+/** A fan-out starts at most this many tasks at once: past ~200 in flight the SDK costs quadratic CPU. */
+const FAN_OUT_CHUNK = 100;
+
+/** Records one task's progress without rewriting the whole view. */
+function saveTask(ctx: restate.ObjectContext, task: TaskView): void {
+  ctx.set(`${TASK_KEY_PREFIX}${task.id}`, task);
+}
+
+function saveChild(ctx: restate.ObjectContext, view: JobView, index: number): void {
+  ctx.set(`${CHILD_KEY_PREFIX}${index}`, view.children![index]!);
 }
 
 function markCancelled(view: JobView): void {
@@ -297,7 +312,7 @@ export function createJob(tasks: Tasks) {
             Object.assign(task, { state: "failed", error: errorData(failure) });
             errors[task.name] = errorData(failure);
           }
-          ctx.set(VIEW_KEY, view);
+          saveTask(ctx, task);
         },
         deadline?.stop,
       );
@@ -309,8 +324,8 @@ export function createJob(tasks: Tasks) {
           const error = timeoutError(req.timeoutMs, "before this analysis finished");
           Object.assign(task, { state: "failed", error });
           errors[task.name] = error;
+          saveTask(ctx, task);
         }
-        ctx.set(VIEW_KEY, view);
       }
     } catch (error) {
       if (!(error instanceof restate.CancelledError)) throw error;
@@ -363,15 +378,15 @@ export function createJob(tasks: Tasks) {
     };
     const deadline = deadlineTimer(ctx, req, view.createdAt);
     /** Out of time: stops the running tasks and ends the loop with the timeout as the job's error. */
-    const stopRunning = (running: { task: TaskView; invocationId: restate.InvocationId }[]) => {
+    const stopRunning = (unfinished: TaskView[]) => {
       error = timeoutError(req.timeoutMs, "before the agent gave a final answer");
-      for (const { task, invocationId } of running) {
-        if (task.state !== "running") continue;
-        ctx.invocation(invocationId).cancel();
+      for (const task of unfinished) {
+        if (task.state !== "running" && task.state !== "queued") continue;
+        if (task.invocationId) ctx.invocation(task.invocationId as restate.InvocationId).cancel();
         const stopped = timeoutError(req.timeoutMs, "before this finished");
         Object.assign(task, { state: "failed", error: stopped });
+        saveTask(ctx, task);
       }
-      ctx.set(VIEW_KEY, view);
     };
     try {
       for (let turn = 1; turn <= req.maxSteps && answer === null && !error; turn++) {
@@ -395,8 +410,7 @@ export function createJob(tasks: Tasks) {
           retry: req.retry,
           ...(req.limits ? { limits: req.limits } : {}),
         });
-        const turnInvocation = await call.invocationId;
-        turnTask.invocationId = turnInvocation;
+        turnTask.invocationId = await call.invocationId;
         ctx.set(VIEW_KEY, view);
         let outcome: ChatOutcome;
         try {
@@ -406,7 +420,7 @@ export function createJob(tasks: Tasks) {
               >([call, deadline.stop])
             : await call;
           if (settled === STOP) {
-            stopRunning([{ task: turnTask, invocationId: turnInvocation }]);
+            stopRunning([turnTask]);
             break;
           }
           outcome = settled;
@@ -426,53 +440,59 @@ export function createJob(tasks: Tasks) {
               ? { toolCalls: outcome.toolCalls.length }
               : { answer: outcome.content },
         });
+        saveTask(ctx, turnTask);
         messages.push(outcome.message);
         if (outcome.toolCalls.length === 0) {
           answer = outcome.content;
           break;
         }
         const toolTasks = outcome.toolCalls.map((tc) =>
-          track({ id: tc.id, name: tc.name, kind: "tool", args: tc.args, state: "running" }),
+          track({ id: tc.id, name: tc.name, kind: "tool", args: tc.args, state: "queued" }),
         );
-        const toolCalls = outcome.toolCalls.map((tc) =>
-          ctx.serviceClient(tasks).tool({
-            job: req.job,
-            callId: tc.id,
-            name: tc.name,
-            args: tc.args,
-            tools: req.tools,
-            retry: req.retry,
-          }),
-        );
-        const toolInvocations: restate.InvocationId[] = [];
-        for (const [i, tc] of toolCalls.entries()) {
-          toolInvocations[i] = await tc.invocationId;
-          toolTasks[i]!.invocationId = toolInvocations[i];
-        }
         ctx.set(VIEW_KEY, view);
         const outcomes: ToolCallOutcome[] = [];
-        const toolsFinished = await eachAsItSettles<ToolCallOutcome>(
-          toolCalls,
-          ({ index, value, failure }) => {
-            const outcomeOrFailure: ToolCallOutcome = value ?? {
-              ok: false,
-              content: `error: ${errorData(failure).message}`,
-              error: errorData(failure),
-              ms: 0,
-            };
-            outcomes[index] = outcomeOrFailure;
-            Object.assign(toolTasks[index]!, {
-              state: outcomeOrFailure.ok ? "done" : "failed",
-              output: outcomeOrFailure.content,
-              error: outcomeOrFailure.error,
-              ms: outcomeOrFailure.ms,
-            });
-            ctx.set(VIEW_KEY, view);
-          },
-          deadline?.stop,
-        );
+        let toolsFinished = true;
+        for (let from = 0; from < toolTasks.length && toolsFinished; from += FAN_OUT_CHUNK) {
+          const chunk = outcome.toolCalls.slice(from, from + FAN_OUT_CHUNK);
+          const toolCalls = chunk.map((tc) =>
+            ctx.serviceClient(tasks).tool({
+              job: req.job,
+              callId: tc.id,
+              name: tc.name,
+              args: tc.args,
+              tools: req.tools,
+              retry: req.retry,
+            }),
+          );
+          for (const [i, call] of toolCalls.entries()) {
+            const task = toolTasks[from + i]!;
+            Object.assign(task, { state: "running", invocationId: await call.invocationId });
+            saveTask(ctx, task);
+          }
+          toolsFinished = await eachAsItSettles<ToolCallOutcome>(
+            toolCalls,
+            ({ index, value, failure }) => {
+              const outcomeOrFailure: ToolCallOutcome = value ?? {
+                ok: false,
+                content: `error: ${errorData(failure).message}`,
+                error: errorData(failure),
+                ms: 0,
+              };
+              outcomes[from + index] = outcomeOrFailure;
+              const task = toolTasks[from + index]!;
+              Object.assign(task, {
+                state: outcomeOrFailure.ok ? "done" : "failed",
+                output: outcomeOrFailure.content,
+                error: outcomeOrFailure.error,
+                ms: outcomeOrFailure.ms,
+              });
+              saveTask(ctx, task);
+            },
+            deadline?.stop,
+          );
+        }
         if (!toolsFinished) {
-          stopRunning(toolTasks.map((task, i) => ({ task, invocationId: toolInvocations[i]! })));
+          stopRunning(toolTasks);
           break;
         }
         // The model expects the results in the order of its calls, whatever order they finished in.
@@ -598,14 +618,15 @@ export function createJob(tasks: Tasks) {
             call.map((value, failure) => ({ index, value, failure })),
           );
           view.children[index]!.state = "running";
+          saveChild(ctx, view, index);
         }
         if (stopped) {
           for (const { index } of pending.splice(0)) {
             missing.set(index, stopped);
             Object.assign(view.children[index]!, { state: "cancelled", error: stopped });
+            saveChild(ctx, view, index);
           }
         }
-        ctx.set(VIEW_KEY, view);
         if (inFlight.size === 0) break;
         // Inputs in flight when the deadline passes stop by themselves: they got the same deadline.
         const racing = [...inFlight.values()];
@@ -628,6 +649,7 @@ export function createJob(tasks: Tasks) {
           missing.set(settled.index, child.error);
           failedWhole.add(settled.index);
         }
+        saveChild(ctx, view, settled.index);
       }
     } catch (failure) {
       if (!(failure instanceof restate.CancelledError)) throw failure;

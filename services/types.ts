@@ -157,5 +157,18 @@ export interface BadInputResult {
   notRun?: true;
 }
 
+/** Name of the Restate virtual object that holds every job, keyed by job id. */
+export const JOB_SERVICE = "Job";
+/** State key of a job's {@link JobView}. */
+export const VIEW_KEY = "view";
+/**
+ * While a job runs, each task's latest {@link TaskView} is kept under `task:<id>` and each batch
+ * input's {@link BatchChildView} under `child:<index>`, so recording one task's progress writes one
+ * small value instead of the whole view (which made a fan-out of N tasks cost O(N²)). The final view
+ * holds everything and these keys are cleared.
+ */
+export const TASK_KEY_PREFIX = "task:";
+export const CHILD_KEY_PREFIX = "child:";
+
 export const LOCAL_MODEL_NAME = "local";
 export const LOCAL_MODEL_LABEL = "local (offline, deterministic; not an LLM)";

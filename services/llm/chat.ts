@@ -41,6 +41,23 @@ export interface Credentials {
   apiKey?: string;
 }
 
+/**
+ * One client per model and base URL for the life of the endpoint: a new ChatOpenAI per call would
+ * open a new connection pool (TCP + TLS handshakes) for every LLM call of a large batch.
+ */
+const models = new Map<string, Promise<BaseChatModel>>();
+
+function chatModel(spec: ModelSpec, credentials: Credentials): Promise<BaseChatModel> {
+  const key = JSON.stringify([spec.name, spec.baseUrl ?? ""]);
+  let model = models.get(key);
+  if (!model) {
+    model = createChatModel(spec, credentials);
+    models.set(key, model);
+    model.catch(() => models.delete(key));
+  }
+  return model;
+}
+
 async function createChatModel(spec: ModelSpec, credentials: Credentials): Promise<BaseChatModel> {
   if (spec.name === LOCAL_MODEL_NAME) {
     const { LocalChatModel } = await import("./local-model.js");
@@ -97,7 +114,7 @@ async function callChatOnce(
   attemptSignal: AbortSignal,
   limiters: RateLimiters | undefined,
 ): Promise<ChatOutcome> {
-  const model = await createChatModel(call.model, credentials);
+  const model = await chatModel(call.model, credentials);
   const runnable =
     call.tools && call.tools.length > 0 && model.bindTools ? model.bindTools(call.tools) : model;
   const options: Record<string, unknown> = {};

@@ -1,6 +1,6 @@
 import * as clients from "@restatedev/restate-sdk-clients";
 import type { AnalyzeRequest, AskRequest, BatchRequest, Job } from "../../services/index.js";
-import { JOB_SERVICE } from "../../services/job.js";
+import { JOB_SERVICE } from "../../services/types.js";
 import { UnavailableError } from "../errors.js";
 import type { Runtime } from "../restate/runtime.js";
 

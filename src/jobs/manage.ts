@@ -1,5 +1,5 @@
 import type { JobStatus, JobView, TaskView, Usage } from "../../services/types.js";
-import { JOB_SERVICE, VIEW_KEY } from "../../services/job.js";
+import { JOB_SERVICE } from "../../services/types.js";
 import { EXIT, PagentError } from "../errors.js";
 import { sqlString, type AdminClient } from "../restate/admin.js";
 import { failureLine } from "./progress.js";
@@ -38,12 +38,9 @@ export async function listJobs(
   admin: AdminClient,
   options: { status?: StatusFilter; limit: number; now?: number },
 ): Promise<JobSummary[]> {
-  const rows = await admin.query<{ value_utf8: string }>(
-    `SELECT value_utf8 FROM state WHERE service_name = ${sqlString(JOB_SERVICE)} AND key = ${sqlString(VIEW_KEY)}`,
-  );
+  const views = await readViews(admin);
   const now = options.now ?? Date.now();
-  return rows
-    .map((row) => JSON.parse(row.value_utf8) as JobView)
+  return [...views.values()]
     .filter((view) => !options.status || FILTERS[options.status].includes(view.status))
     .sort((a, b) => b.createdAt - a.createdAt)
     .slice(0, options.limit)

@@ -1,5 +1,12 @@
 import type { BatchResult, JobResult, JobView } from "../../services/types.js";
-import { JOB_SERVICE, VIEW_KEY } from "../../services/job.js";
+import {
+  CHILD_KEY_PREFIX,
+  JOB_SERVICE,
+  TASK_KEY_PREFIX,
+  VIEW_KEY,
+  type BatchChildView,
+  type TaskView,
+} from "../../services/types.js";
 import { EXIT, PagentError, UnavailableError } from "../errors.js";
 import { sqlString, type AdminClient } from "../restate/admin.js";
 import type { EventBody } from "../output/events.js";
@@ -15,6 +22,8 @@ export interface WatchOptions {
   /** Called for every event of the job (and of a batch's child jobs). */
   onEvent: (job: string, event: EventBody) => void;
   intervalMs?: number;
+  /** Resolves when the job's invocation has finished: poll at once instead of at the next tick. */
+  finished?: Promise<unknown>;
   signal?: AbortSignal;
   /** How long a job may stay unknown to Restate before we say so (a just-submitted job takes a moment). */
   unknownAfterMs?: number;
@@ -22,13 +31,39 @@ export interface WatchOptions {
   outageTimeoutMs?: number;
 }
 
-/** Reads jobs' durable views straight from Restate's state table: no invocation, nothing to retain. */
-export async function readViews(admin: AdminClient, jobs: string[]): Promise<Map<string, JobView>> {
-  if (jobs.length === 0) return new Map();
-  const rows = await admin.query<{ service_key: string; value_utf8: string }>(
-    `SELECT service_key, value_utf8 FROM state WHERE service_name = ${sqlString(JOB_SERVICE)} AND key = ${sqlString(VIEW_KEY)} AND service_key IN (${jobs.map(sqlString).join(", ")})`,
+type StateRow = { service_key: string; key: string; value_utf8: string };
+
+/** Puts a running job's per-task and per-input records (see TASK_KEY_PREFIX) into its view. */
+export function assembleViews(rows: StateRow[]): Map<string, JobView> {
+  const views = new Map<string, JobView>();
+  for (const row of rows)
+    if (row.key === VIEW_KEY) views.set(row.service_key, JSON.parse(row.value_utf8) as JobView);
+  for (const row of rows) {
+    const view = views.get(row.service_key);
+    if (!view || row.key === VIEW_KEY) continue;
+    if (row.key.startsWith(TASK_KEY_PREFIX)) {
+      const task = JSON.parse(row.value_utf8) as TaskView;
+      const index = view.tasks.findIndex((t) => t.id === task.id);
+      if (index >= 0) view.tasks[index] = task;
+    } else if (row.key.startsWith(CHILD_KEY_PREFIX) && view.children) {
+      const index = Number(row.key.slice(CHILD_KEY_PREFIX.length));
+      if (view.children[index]) view.children[index] = JSON.parse(row.value_utf8) as BatchChildView;
+    }
+  }
+  return views;
+}
+
+/** Reads jobs' durable state straight from Restate's state table: no invocation, nothing to retain. */
+export async function readViews(
+  admin: AdminClient,
+  jobs?: string[],
+): Promise<Map<string, JobView>> {
+  if (jobs?.length === 0) return new Map();
+  const only = jobs ? ` AND service_key IN (${jobs.map(sqlString).join(", ")})` : "";
+  const rows = await admin.query<StateRow>(
+    `SELECT service_key, key, value_utf8 FROM state WHERE service_name = ${sqlString(JOB_SERVICE)}${only}`,
   );
-  return new Map(rows.map((row) => [row.service_key, JSON.parse(row.value_utf8) as JobView]));
+  return assembleViews(rows);
 }
 
 export async function readInvocations(
@@ -82,7 +117,13 @@ export async function watchJob(
         );
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, interval));
+    let timer: NodeJS.Timeout | undefined;
+    const tick = new Promise((resolve) => (timer = setTimeout(resolve, interval)));
+    const finished = options.finished;
+    await Promise.race(
+      finished ? [tick, finished.then(() => (options.finished = undefined))] : [tick],
+    );
+    clearTimeout(timer);
   }
 }
 
