@@ -98,7 +98,8 @@ function finalResults(proc: { stdout: string }): Record<string, unknown>[] {
 /** A random moment when some analyses have finished and others are in flight. */
 async function killPointReached(): Promise<void> {
   await until(() => fake.requests.some((r) => r.endedAt !== undefined), 30_000, "a first answer");
-  await new Promise((r) => setTimeout(r, Math.random() * 1500));
+  // At least 300 ms after the first answers, so they are journaled and count as finished work.
+  await new Promise((r) => setTimeout(r, 300 + Math.random() * 1200));
   await until(() => fake.inFlight() > 0, 30_000, "requests in flight");
 }
 
