@@ -10,7 +10,7 @@
  * (the "1 s" LLM latency of scenario 1, default 1000).
  */
 import "../src/polyfill.js";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -309,33 +309,37 @@ async function main(): Promise<void> {
   writeResults();
 }
 
-function timeProcess(
+/**
+ * Runs a process to its end and times it; asynchronous, because the fake LLM server it talks to
+ * lives in this process and must keep answering meanwhile.
+ */
+async function timeProcess(
   args: string[],
   env: Record<string, string | undefined> = {},
-): { wall: number; maxRssMiB: number } {
+): Promise<{ wall: number; maxRssMiB: number }> {
   const rssFile = path.join(tmpdir(), `pagent-bench-rss-${process.pid}-${nonce++}`);
   const started = ms();
-  try {
-    execFileSync(args[0]!, args.slice(1), {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: {
-        ...process.env,
-        ...env,
-        NODE_OPTIONS: `--require ${path.join(BENCH_DIR, "max-rss.cjs")}`,
-        BENCH_RSS_FILE: rssFile,
-      },
-    });
-  } catch (error) {
-    const stderr = String((error as { stderr?: Buffer }).stderr ?? "");
-    throw new Error(`${args.slice(1, 4).join(" ")} failed: ${stderr.slice(0, 800)}`);
-  }
+  const child = spawn(args[0]!, args.slice(1), {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: {
+      ...process.env,
+      ...env,
+      NODE_OPTIONS: `--require ${path.join(BENCH_DIR, "max-rss.cjs")}`,
+      BENCH_RSS_FILE: rssFile,
+    },
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   const wall = ms() - started;
+  if (code !== 0)
+    throw new Error(`${args.slice(1, 4).join(" ")} exited ${code}: ${stderr.slice(0, 800)}`);
   let maxRssMiB = NaN;
   try {
     maxRssMiB = Number(readFileSync(rssFile, "utf8")) / 1024;
     rmSync(rssFile);
   } catch {
-    // the process did not report (e.g. not node)
+    // the process did not report (not node)
   }
   return { wall, maxRssMiB };
 }
@@ -366,27 +370,28 @@ async function cliScenarios(
     for (let i = 0; i < Math.min(RUNS, 3); i++) {
       await runCli(["server", "stop"], { env });
       rmSync(path.join(home, "restate"), { recursive: true, force: true });
-      cold.push(timeProcess(analyzeArgs(i), env).wall);
+      cold.push((await timeProcess(analyzeArgs(i), env)).wall);
     }
-    const warm = await repeat(RUNS, () =>
-      Promise.resolve(timeProcess(analyzeArgs(100 + nonce), env).wall),
+    const warm = await repeat(
+      RUNS,
+      async () => (await timeProcess(analyzeArgs(100 + nonce), env)).wall,
     );
-    const nodeEmpty = await repeat(RUNS, () => Promise.resolve(timeProcess([NODE, "-e", ""]).wall));
-    const depsImport = await repeat(RUNS, () =>
-      Promise.resolve(
-        timeProcess(
-          [
+    const nodeEmpty = await repeat(RUNS, async () => (await timeProcess([NODE, "-e", ""])).wall);
+    const depsImport = await repeat(
+      RUNS,
+      async () =>
+        (
+          await timeProcess([
             NODE,
             "--input-type=module",
             "-e",
             "await Promise.all(['commander','chalk','ora','zod','@restatedev/restate-sdk-clients','@restatedev/restate-sdk','@langchain/core/messages','@langchain/openai'].map((m) => import(m)))",
-          ],
-          {},
+          ])
         ).wall,
-      ),
     );
-    const cliImport = await repeat(RUNS, () =>
-      Promise.resolve(timeProcess([NODE, CLI, "--version"]).wall),
+    const cliImport = await repeat(
+      RUNS,
+      async () => (await timeProcess([NODE, CLI, "--version"])).wall,
     );
     const context = `node -e '' ${round(median(nodeEmpty))} ms; import of all deps ${round(median(depsImport))} ms; pagent --version ${round(median(cliImport))} ms`;
     record({
@@ -408,8 +413,9 @@ async function cliScenarios(
       met: median(cold) <= 1500,
     });
 
-    const peak = await repeat(Math.min(RUNS, 3), () =>
-      Promise.resolve(timeProcess(analyzeArgs(200 + nonce), env).maxRssMiB),
+    const peak = await repeat(
+      Math.min(RUNS, 3),
+      async () => (await timeProcess(analyzeArgs(200 + nonce), env)).maxRssMiB,
     );
     record({
       scenario: "6a. peak RSS of the CLI process (analyze)",

@@ -8,7 +8,13 @@ import * as restate from "@restatedev/restate-sdk";
 import { toStored, type ChatOutcome } from "./llm/chat.js";
 import type { RateLimits } from "./llm/rate-limit.js";
 import type { AnalysisOutcome, Tasks } from "./tasks.js";
-import { toolSpecs, type ToolCallOutcome, type ToolsConfig } from "./tool-runner.js";
+import {
+  pureToolStep,
+  toolsFor,
+  toolSpecs,
+  type ToolCallOutcome,
+  type ToolsConfig,
+} from "./tool-runner.js";
 import {
   addUsage,
   costOf,
@@ -367,6 +373,7 @@ export function createJob(tasks: Tasks) {
       new HumanMessage(req.prompt),
     ]);
     const specs = toolSpecs(req.tools);
+    const registry = toolsFor(req.tools);
     let usage = ZERO_USAGE;
     let answer: string | null = null;
     let error: ErrorData | undefined;
@@ -454,19 +461,27 @@ export function createJob(tasks: Tasks) {
         let toolsFinished = true;
         for (let from = 0; from < toolTasks.length && toolsFinished; from += FAN_OUT_CHUNK) {
           const chunk = outcome.toolCalls.slice(from, from + FAN_OUT_CHUNK);
-          const toolCalls = chunk.map((tc) =>
-            ctx.serviceClient(tasks).tool({
+          const toolCalls = chunk.map((tc): restate.RestatePromise<ToolCallOutcome> => {
+            const call = {
               job: req.job,
               callId: tc.id,
               name: tc.name,
               args: tc.args,
               tools: req.tools,
               retry: req.retry,
-            }),
-          );
+            };
+            const tool = registry.get(tc.name);
+            return tool?.pure ? pureToolStep(ctx, tool, call) : ctx.serviceClient(tasks).tool(call);
+          });
           for (const [i, call] of toolCalls.entries()) {
             const task = toolTasks[from + i]!;
-            Object.assign(task, { state: "running", invocationId: await call.invocationId });
+            task.state = "running";
+            if ("invocationId" in call) {
+              task.invocationId = await (call as restate.InvocationPromise<ToolCallOutcome>)
+                .invocationId;
+            } else {
+              task.inline = true;
+            }
             saveTask(ctx, task);
           }
           toolsFinished = await eachAsItSettles<ToolCallOutcome>(

@@ -80,6 +80,8 @@ export interface TaskView {
   kind: TaskKind;
   args?: unknown;
   invocationId?: string;
+  /** Ran as a step of the job's own invocation (a pure tool), so it has no invocation of its own. */
+  inline?: boolean;
   state: TaskState;
   output?: unknown;
   error?: ErrorData;

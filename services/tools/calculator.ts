@@ -295,6 +295,7 @@ export const calculatorTool = defineTool({
     "sqrt() of perfect squares. Fractions that have no finite decimal form are returned as " +
     "p/q with an approximation.",
   readOnly: true,
+  pure: true,
   argsSchema,
   run: (args) => Promise.resolve(formatRational(evaluate(args.expression))),
 });

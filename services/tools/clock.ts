@@ -52,6 +52,7 @@ export const clockTool = defineTool({
     "Get the current date and time (ISO 8601 with UTC offset, zone name and weekday) in an " +
     "IANA time zone such as Europe/Berlin. Defaults to UTC.",
   readOnly: true,
+  pure: true,
   argsSchema,
   run: (args, ctx) => {
     const zone = args.timezone?.trim() || "UTC";

@@ -52,6 +52,7 @@ export function defineTool<A>(spec: {
   name: string;
   description: string;
   readOnly: boolean;
+  pure?: boolean;
   argsSchema: z.ZodType<A>;
   run: (args: A, ctx: ToolContext) => Promise<string>;
 }): ToolDefinition<A> {
@@ -60,6 +61,7 @@ export function defineTool<A>(spec: {
     name,
     description: spec.description,
     readOnly: spec.readOnly,
+    ...(spec.pure ? { pure: true } : {}),
     argsSchema,
     jsonSchema: toLlmJsonSchema(argsSchema),
     parse: (raw) => parseArgs(name, argsSchema, raw),

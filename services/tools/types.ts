@@ -35,6 +35,11 @@ export interface ToolDefinition<A = unknown> {
   description: string;
   /** True when calling the tool cannot change anything outside the process. */
   readOnly: boolean;
+  /**
+   * True for pure in-process computation (no I/O, nothing to wait for): such a tool cannot fail
+   * transiently, so it never needs a retry of its own and can run as a step of the agent itself.
+   */
+  pure?: boolean;
   argsSchema: z.ZodType<A>;
   /** JSON Schema of the arguments, as sent to the LLM. */
   jsonSchema: Record<string, unknown>;

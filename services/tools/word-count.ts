@@ -21,6 +21,7 @@ export const wordCountTool = defineTool({
   description:
     "Count the words (whitespace-separated), characters (Unicode code points) and lines of a text.",
   readOnly: true,
+  pure: true,
   argsSchema,
   run: (args) => {
     const { words, characters, lines } = countText(args.text);

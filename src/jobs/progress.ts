@@ -66,6 +66,7 @@ export function snapshotTask(
       error: task.error?.message,
     };
   }
+  if (task.inline) return { ...base, state: "running" };
   if (!invocation || QUEUED_STATUSES.has(invocation.status)) return { ...base, state: "queued" };
   const error = failureLine(invocation.last_failure);
   if (invocation.status === "backing-off" || invocation.status === "paused") {
