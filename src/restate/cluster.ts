@@ -24,8 +24,7 @@ import {
   resumeStuckInvocations,
   runningInvocations,
   SERVICE_NAMES,
-  spawnEndpointProcess,
-  waitForEndpoint,
+  startEndpoint,
   type EmbeddedState,
 } from "./runtime.js";
 import {
@@ -539,25 +538,22 @@ async function ensureClusterEndpoint(
   if (running && (stale || !healthy)) await stopProcess(current.pid, 10_000);
   let endpointStarted = false;
   if (!healthy || stale) {
-    // Restate pins invocations to the endpoint's address: keep the port across restarts.
-    let port = state.endpointPort;
-    if (!(await portIsFree(port, HOST))) {
-      port = await freePort(HOST);
-      state.endpointPort = port;
-    }
-    const pid = spawnEndpointProcess(port, options.apiKey, paths.endpointLog);
-    state.endpoint = {
-      pid,
-      port,
-      keyFingerprint: fingerprint,
+    const endpoint = await startEndpoint({
+      previousPort: state.endpointPort,
+      apiKey: options.apiKey,
+      logFile: paths.endpointLog,
       version: options.version,
-      startedAt: new Date().toISOString(),
-    };
-    // Recorded at once, so `cluster down` finds it even if this command dies now.
-    writeClusterState(options.home, state);
-    await waitForEndpoint(port, pid);
+      onSpawned: (record) => {
+        // Recorded at once, so `cluster down` finds it even if this command dies now.
+        state.endpoint = record;
+        state.endpointPort = record.port;
+        writeClusterState(options.home, state);
+      },
+    });
     endpointStarted = true;
-    progress(`started the pagent endpoint on http://${HOST}:${port} (pid ${pid})`);
+    progress(
+      `started the pagent endpoint on http://${HOST}:${endpoint.port} (pid ${endpoint.pid})`,
+    );
   }
   const missing = async (a: AdminClient) => {
     const services = await a.services().catch(() => [] as string[]);

@@ -127,7 +127,7 @@ export async function endpointHealthy(port: number, timeoutMs = 1000): Promise<b
 }
 
 /** Waits until a spawned `pagent serve` answers on its port; fails early if it exits. */
-export async function waitForEndpoint(
+async function waitForEndpoint(
   port: number,
   pid: number,
   timeoutMs = 15_000,
@@ -238,20 +238,14 @@ export async function ensureEmbedded(
       await stopProcess(endpoint.pid, 10_000);
     }
     if (!endpointUp || stale) {
-      // The port stays the same across restarts: Restate pins invocations to the endpoint's URI.
-      let port = endpoint?.port;
-      if (!port || !(await portIsFree(port))) port = await freePort();
-      const pid = spawnEndpointProcess(port, options.apiKey, paths.endpointLog);
-      await waitForEndpoint(port, pid);
-      state.endpoint = {
-        pid,
-        port,
-        keyFingerprint: fingerprint,
+      state.endpoint = await startEndpoint({
+        previousPort: endpoint?.port,
+        apiKey: options.apiKey,
+        logFile: paths.endpointLog,
         version: options.version,
-        startedAt: new Date().toISOString(),
-      };
+      });
       writeEmbeddedState(options.home, state);
-      await admin.register(`http://127.0.0.1:${port}`);
+      await admin.register(`http://127.0.0.1:${state.endpoint.port}`);
       restarted = true;
     }
     if (restarted) await resumeStuckInvocations(admin);
@@ -275,12 +269,37 @@ async function embeddedReady(
   return serverOk && endpointOk;
 }
 
+type EndpointRecord = NonNullable<EmbeddedState["endpoint"]>;
+
+/**
+ * Starts `pagent serve` on the port it had before, or on a free one if that is taken: Restate pins
+ * invocations to the endpoint's URI, so only a stable port lets old invocations resume. `onSpawned`
+ * sees the record before the endpoint answers, so a caller can remember the pid even if it dies now.
+ */
+export async function startEndpoint(options: {
+  previousPort: number | undefined;
+  apiKey: string | undefined;
+  logFile: string;
+  version: string;
+  onSpawned?: (record: EndpointRecord) => void;
+}): Promise<EndpointRecord> {
+  let port = options.previousPort;
+  if (!port || !(await portIsFree(port))) port = await freePort();
+  const pid = spawnEndpointProcess(port, options.apiKey, options.logFile);
+  const record: EndpointRecord = {
+    pid,
+    port,
+    keyFingerprint: keyFingerprint(options.apiKey),
+    version: options.version,
+    startedAt: new Date().toISOString(),
+  };
+  options.onSpawned?.(record);
+  await waitForEndpoint(port, pid);
+  return record;
+}
+
 /** Starts `pagent serve` on loopback, detached, logging to `logFile`; returns its pid. */
-export function spawnEndpointProcess(
-  port: number,
-  apiKey: string | undefined,
-  logFile: string,
-): number {
+function spawnEndpointProcess(port: number, apiKey: string | undefined, logFile: string): number {
   const log = openSync(logFile, "a");
   const { OPENAI_API_KEY: _inherited, ...env } = process.env;
   const child = spawn(
