@@ -127,11 +127,7 @@ export async function endpointHealthy(port: number, timeoutMs = 1000): Promise<b
 }
 
 /** Waits until a spawned `pagent serve` answers on its port; fails early if it exits. */
-async function waitForEndpoint(
-  port: number,
-  pid: number,
-  timeoutMs = 15_000,
-): Promise<void> {
+async function waitForEndpoint(port: number, pid: number, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isAlive(pid))
