@@ -372,8 +372,8 @@ export function createJob(tasks: Tasks) {
       ...(req.system ? [new SystemMessage(req.system)] : []),
       new HumanMessage(req.prompt),
     ]);
-    const specs = toolSpecs(req.tools);
     const registry = toolsFor(req.tools);
+    const specs = toolSpecs(registry);
     let usage = ZERO_USAGE;
     let answer: string | null = null;
     let error: ErrorData | undefined;

@@ -13,6 +13,7 @@ import { runTool, type ToolCallRequest, type ToolCallOutcome } from "./tool-runn
 import {
   addUsage,
   MAX_TASK_TIMEOUT_MS,
+  stepRetryPolicy,
   ZERO_USAGE,
   type AnalysisSpec,
   type ModelSpec,
@@ -49,20 +50,6 @@ export interface LlmTurnRequest {
   tools: ToolSpec[];
   retry: RetrySettings;
   limits?: RateLimits;
-}
-
-/**
- * A step's retry policy. For the RetryableErrors that callChat throws, the SDK (1.17) applies only
- * maxRetryAttempts: the delay is the provider's Retry-After when it gave one, else the Tasks
- * handler's retry policy below (the same 0.5 s doubling to 10 s); the intervals here apply to
- * other errors.
- */
-export function runOptions(retry: RetrySettings): restate.RunOptions<ChatOutcome> {
-  return {
-    maxRetryAttempts: retry.maxAttempts,
-    initialRetryInterval: retry.initialIntervalMs,
-    maxRetryInterval: retry.maxIntervalMs,
-  };
 }
 
 interface StoredToolCall {
@@ -160,7 +147,7 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
                 ctx.request().attemptCompletedSignal,
                 limiters,
               ),
-            runOptions(req.retry),
+            stepRetryPolicy(req.retry),
           );
           usage = addUsage(usage, outcome.usage);
           ms += outcome.ms;
@@ -198,7 +185,7 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
                 ctx.request().attemptCompletedSignal,
                 limiters,
               ),
-            runOptions(req.retry),
+            stepRetryPolicy(req.retry),
           ),
         ),
 

@@ -9,7 +9,7 @@ import {
   type CommandToolConfig,
   type ToolDefinition,
 } from "./tools/index.js";
-import type { ErrorData, RetrySettings } from "./types.js";
+import { stepRetryPolicy, type ErrorData, type RetrySettings } from "./types.js";
 
 /** Which tools an agent job may use and where they may reach. Part of the job input: no secrets. */
 export interface ToolsConfig {
@@ -44,8 +44,8 @@ export function toolsFor(config: ToolsConfig): Map<string, ToolDefinition> {
 }
 
 /** The tool list sent to the model. */
-export function toolSpecs(config: ToolsConfig): ToolSpec[] {
-  return [...toolsFor(config).values()].map((tool) => ({
+export function toolSpecs(registry: Map<string, ToolDefinition>): ToolSpec[] {
+  return [...registry.values()].map((tool) => ({
     type: "function",
     function: {
       name: tool.name,
@@ -59,6 +59,48 @@ function failure(message: string, ms = 0): ToolCallOutcome {
   return { ok: false, content: `error: ${message}`, error: { message }, ms };
 }
 
+/** Validated arguments, or the error result the model gets for invalid ones. */
+function parseToolArgs(
+  tool: ToolDefinition,
+  req: ToolCallRequest,
+): { args: unknown } | { invalid: ToolCallOutcome } {
+  try {
+    return { args: tool.parse(req.args) };
+  } catch (error) {
+    // Tools' own parsers already say "invalid arguments for NAME: …"; don't say it twice.
+    const message = (error as Error).message;
+    const prefix = `invalid arguments for ${req.name}`;
+    return { invalid: failure(message.startsWith(prefix) ? message : `${prefix}: ${message}`) };
+  }
+}
+
+/**
+ * One attempt of a tool call, timed. Failures become error results, except transient ones when
+ * `retryTransient` is set: those go back to Restate to be retried with backoff.
+ */
+async function attemptTool(
+  tool: ToolDefinition,
+  args: unknown,
+  req: ToolCallRequest,
+  signal: AbortSignal,
+  retryTransient: boolean,
+): Promise<ToolCallOutcome> {
+  const started = performance.now();
+  const ms = () => Math.round(performance.now() - started);
+  try {
+    const content = await tool.run(args, {
+      allowRoots: req.tools.allowRoots,
+      allowHosts: req.tools.allowHosts,
+      cwd: req.tools.cwd,
+      signal,
+    });
+    return { ok: true, content, ms: ms() };
+  } catch (error) {
+    if (retryTransient && error instanceof ToolError && error.retryable) throw error;
+    return failure(error instanceof Error ? error.message : String(error), ms());
+  }
+}
+
 /**
  * A pure tool's call as a step of the calling invocation (the agent's own): it cannot fail
  * transiently, so it needs no invocation and retry policy of its own, and every failure is data.
@@ -70,19 +112,9 @@ export function pureToolStep(
   req: ToolCallRequest,
 ): restate.RestatePromise<ToolCallOutcome> {
   return ctx.run(`tool ${req.name} ${req.callId}`, async (): Promise<ToolCallOutcome> => {
-    const started = performance.now();
-    try {
-      const content = await tool.run(tool.parse(req.args), {
-        allowRoots: req.tools.allowRoots,
-        allowHosts: req.tools.allowHosts,
-        cwd: req.tools.cwd,
-        signal: ctx.request().attemptCompletedSignal,
-      });
-      return { ok: true, content, ms: Math.round(performance.now() - started) };
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      return failure(message, Math.round(performance.now() - started));
-    }
+    const parsed = parseToolArgs(tool, req);
+    if ("invalid" in parsed) return parsed.invalid;
+    return attemptTool(tool, parsed.args, req, ctx.request().attemptCompletedSignal, false);
   });
 }
 
@@ -91,48 +123,26 @@ export async function runTool(
   ctx: restate.Context,
   req: ToolCallRequest,
 ): Promise<ToolCallOutcome> {
-  const tool = toolsFor(req.tools).get(req.name);
+  const registry = toolsFor(req.tools);
+  const tool = registry.get(req.name);
   if (!tool) {
-    const known = [...toolsFor(req.tools).keys()].join(", ");
+    const known = [...registry.keys()].join(", ");
     return failure(`unknown tool "${req.name}"; available tools: ${known || "none"}`);
   }
-  let args: unknown;
-  try {
-    args = tool.parse(req.args);
-  } catch (error) {
-    // Tools' own parsers already say "invalid arguments for NAME: …"; don't say it twice.
-    const message = (error as Error).message;
-    const prefix = `invalid arguments for ${req.name}`;
-    return failure(message.startsWith(prefix) ? message : `${prefix}: ${message}`);
-  }
+  const parsed = parseToolArgs(tool, req);
+  if ("invalid" in parsed) return parsed.invalid;
   try {
     return await ctx.run(
       `tool ${req.name} ${req.callId}`,
       async (): Promise<ToolCallOutcome> => {
-        const started = performance.now();
         const limit = deadline(ctx.request().attemptCompletedSignal, req.retry.taskTimeoutMs);
         try {
-          const content = await tool.run(args, {
-            allowRoots: req.tools.allowRoots,
-            allowHosts: req.tools.allowHosts,
-            cwd: req.tools.cwd,
-            signal: limit.signal,
-          });
-          return { ok: true, content, ms: Math.round(performance.now() - started) };
-        } catch (error) {
-          // Transient failures (network, 5xx) go back to Restate to be retried with backoff.
-          if (error instanceof ToolError && error.retryable) throw error;
-          const message = error instanceof Error ? error.message : String(error);
-          return failure(message, Math.round(performance.now() - started));
+          return await attemptTool(tool, parsed.args, req, limit.signal, true);
         } finally {
           limit.clear();
         }
       },
-      {
-        maxRetryAttempts: req.retry.maxAttempts,
-        initialRetryInterval: req.retry.initialIntervalMs,
-        maxRetryInterval: req.retry.maxIntervalMs,
-      },
+      stepRetryPolicy(req.retry),
     );
   } catch (error) {
     if (error instanceof restate.TerminalError && !(error instanceof restate.CancelledError)) {

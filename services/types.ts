@@ -56,6 +56,23 @@ export interface RetrySettings {
  */
 export const MAX_TASK_TIMEOUT_MS = 15 * 60_000;
 
+/**
+ * A step's retry policy (`ctx.run` options). For RetryableErrors the SDK (1.17) applies only
+ * maxRetryAttempts: the delay is the provider's Retry-After when it gave one, else the Tasks
+ * handler's retry policy (0.5 s doubling to 10 s); the intervals here apply to other errors.
+ */
+export function stepRetryPolicy(retry: RetrySettings): {
+  maxRetryAttempts: number;
+  initialRetryInterval: number;
+  maxRetryInterval: number;
+} {
+  return {
+    maxRetryAttempts: retry.maxAttempts,
+    initialRetryInterval: retry.initialIntervalMs,
+    maxRetryInterval: retry.maxIntervalMs,
+  };
+}
+
 export const DEFAULT_RETRY: RetrySettings = {
   maxAttempts: 5,
   initialIntervalMs: 500,

@@ -4,22 +4,11 @@
  */
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import path from "node:path";
+import { isAlive } from "../../src/restate/server.js";
 
-/** Alive and not a zombie (a zombie still answers kill(pid, 0)). */
+/** Alive and not a zombie: the same check pagent itself uses. */
 export function pidAlive(pid: number | null | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // "pid (comm) S ...": the state follows the last ")".
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
+  return isAlive(pid ?? undefined);
 }
 
 /** Polls until `pid` is gone; false if it is still alive after `timeoutMs`. */
