@@ -92,7 +92,15 @@ async function main(): Promise<void> {
   const restate = await startRestate();
   const fake = await startFakeOpenAI();
   const tools = await startToolServer();
-  const endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-bench" });
+  // Granted what the scenarios' jobs use: the fake model, the tool server and the repository.
+  const endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-bench" }, [
+    "--allow-base-url",
+    fake.baseUrl,
+    "--allow-host",
+    tools.hostPort,
+    "--allow-root",
+    REPO,
+  ]);
   const ingress = clients.connect({ url: restate.ingressUrl });
   const jobClient = (key: string) => ingress.objectSendClient<Job>({ name: "Job" }, key);
   const model = { name: "bench-model", baseUrl: fake.baseUrl };

@@ -2,15 +2,19 @@
  * pagent's Restate services. Importing this module starts nothing: the CLI imports types only, and
  * `pagent serve` (or the ephemeral runner) hosts the definitions returned by {@link createServices}.
  */
+import type { GrantSource } from "./capabilities.js";
 import type { Credentials } from "./llm/chat.js";
 import { createJob } from "./job.js";
 import { RateLimiters } from "./llm/rate-limit.js";
 import { createTasks } from "./tasks.js";
 
-/** One endpoint process hosts one set of services, so one rate limiter per provider for all its jobs. */
-export function createServices(credentials: Credentials) {
-  const tasks = createTasks(credentials, new RateLimiters());
-  const job = createJob(tasks);
+/**
+ * One endpoint process hosts one set of services, so one rate limiter per provider for all its jobs.
+ * `grants` says what jobs may use (services/capabilities.ts); it is asked again at every check.
+ */
+export function createServices(credentials: Credentials, grants: GrantSource) {
+  const tasks = createTasks(credentials, grants, new RateLimiters());
+  const job = createJob(tasks, grants);
   return { tasks, job, all: [tasks, job] };
 }
 
@@ -18,5 +22,6 @@ export type { Job, AnalyzeRequest, AskRequest, BatchRequest, BatchItem } from ".
 export type { Tasks } from "./tasks.js";
 export type { ToolsConfig } from "./tool-runner.js";
 export type { Credentials } from "./llm/chat.js";
+export type { Asked, Grants, GrantSource } from "./capabilities.js";
 export type { RateLimits } from "./llm/rate-limit.js";
 export * from "./types.js";

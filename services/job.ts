@@ -5,6 +5,13 @@ import {
   type StoredMessage,
 } from "@langchain/core/messages";
 import * as restate from "@restatedev/restate-sdk";
+import {
+  askedByModel,
+  askedByTools,
+  refusal,
+  type Asked,
+  type GrantSource,
+} from "./capabilities.js";
 import { toStored, type ChatOutcome } from "./llm/chat.js";
 import type { RateLimits } from "./llm/rate-limit.js";
 import type { AnalysisOutcome, Tasks } from "./tasks.js";
@@ -258,7 +265,38 @@ function markCancelled(view: JobView): void {
 }
 
 /** The job object. Its handlers orchestrate; the work happens in {@link Tasks} invocations. */
-export function createJob(tasks: Tasks) {
+export function createJob(tasks: Tasks, grants: GrantSource) {
+  /**
+   * A job that names a capability the endpoint was not granted ends failed before anything is sent
+   * or run. A step, so a replay takes the same branch even if the grants changed since.
+   */
+  const refused = async (
+    ctx: restate.ObjectContext,
+    view: JobView,
+    req: { job: string; input: string; model: ModelSpec; retentionMs?: number },
+    asked: Asked,
+    result: unknown,
+  ): Promise<JobResult | undefined> => {
+    const message = await ctx.run("check grants", () => refusal(grants(), asked) ?? null);
+    if (message === null) return undefined;
+    return finish(
+      ctx,
+      view,
+      {
+        job: req.job,
+        kind: view.kind as JobResult["kind"],
+        status: "failed",
+        input: req.input,
+        model: modelLabel(req.model),
+        result,
+        errors: { grants: { message, code: 403 } },
+        usage: ZERO_USAGE,
+        ms: 0,
+      },
+      req.retentionMs,
+    );
+  };
+
   const analyze = async (ctx: restate.ObjectContext, req: AnalyzeRequest): Promise<JobResult> => {
     const previous = await finishedResult<JobResult>(ctx);
     if (previous) return previous;
@@ -270,6 +308,8 @@ export function createJob(tasks: Tasks) {
       req.model,
       req.retry.maxAttempts,
     );
+    const refusedJob = await refused(ctx, view, req, askedByModel(req.model), {});
+    if (refusedJob) return refusedJob;
     view.tasks = req.analyses.map((a) => ({
       id: a.name,
       name: a.name,
@@ -368,6 +408,14 @@ export function createJob(tasks: Tasks) {
     const previous = await finishedResult<JobResult>(ctx);
     if (previous) return previous;
     const view = await startView(ctx, "ask", req.job, req.input, req.model, req.retry.maxAttempts);
+    const refusedJob = await refused(
+      ctx,
+      view,
+      req,
+      { ...askedByModel(req.model), ...askedByTools(req.tools) },
+      { answer: null, transcript: [] },
+    );
+    if (refusedJob) return refusedJob;
     const messages: StoredMessage[] = toStored([
       ...(req.system ? [new SystemMessage(req.system)] : []),
       new HumanMessage(req.prompt),

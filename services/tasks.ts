@@ -1,6 +1,7 @@
 import { HumanMessage, SystemMessage, type StoredMessage } from "@langchain/core/messages";
 import * as restate from "@restatedev/restate-sdk";
 import { schemaName, validateAnswer } from "./analyses.js";
+import { askedByModel, askedByTools, requireGranted, type GrantSource } from "./capabilities.js";
 import {
   callChat,
   toStored,
@@ -109,11 +110,17 @@ export function withInvalidToolCalls(outcome: ChatOutcome): ChatOutcome {
  * Each task is its own invocation, so a task that fails and retries never replays a sibling:
  * a retryable failure inside one invocation would discard every `ctx.run` still in flight beside it.
  */
-export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
+export function createTasks(
+  credentials: Credentials,
+  grants: GrantSource,
+  limiters?: RateLimiters,
+) {
   return restate.service({
     name: "Tasks",
     handlers: {
       analysis: async (ctx: restate.Context, req: AnalysisRequest): Promise<AnalysisOutcome> => {
+        // Checked here too, not only by the job: anyone who reaches the ingress can call a task.
+        requireGranted(grants(), askedByModel(req.model));
         const messages = toStored([
           new SystemMessage(
             `${req.analysis.instruction}\nAnswer only with a JSON value that matches the given JSON schema, no prose.`,
@@ -168,8 +175,9 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
         );
       },
 
-      llmTurn: async (ctx: restate.Context, req: LlmTurnRequest): Promise<ChatOutcome> =>
-        withInvalidToolCalls(
+      llmTurn: async (ctx: restate.Context, req: LlmTurnRequest): Promise<ChatOutcome> => {
+        requireGranted(grants(), askedByModel(req.model));
+        return withInvalidToolCalls(
           await ctx.run(
             `llm turn ${req.turn}`,
             () =>
@@ -187,10 +195,13 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
               ),
             stepRetryPolicy(req.retry),
           ),
-        ),
+        );
+      },
 
-      tool: async (ctx: restate.Context, req: ToolCallRequest): Promise<ToolCallOutcome> =>
-        runTool(ctx, req),
+      tool: async (ctx: restate.Context, req: ToolCallRequest): Promise<ToolCallOutcome> => {
+        requireGranted(grants(), askedByTools(req.tools));
+        return runTool(ctx, req);
+      },
     },
     options: {
       // A step sends Restate nothing while it runs, and Restate aborts an attempt that stays silent

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { Asked } from "../services/capabilities.js";
 import {
   loadConfigFile,
   resolveConfig,
@@ -7,8 +8,10 @@ import {
   type ResolvedConfig,
 } from "./config.js";
 import type { ExitCode } from "./errors.js";
+import { recordGrants } from "./grants.js";
 import { createReporter, type Reporter } from "./output/reporter.js";
 import { detectTerminal, type Terminal } from "./output/terminal.js";
+import { readClusterState } from "./restate/cluster.js";
 import { openRuntime, type Runtime } from "./restate/runtime.js";
 
 /** The process, as main.ts sees it; commands never reach for globals. */
@@ -33,7 +36,8 @@ export interface CommandContext {
   config: ResolvedConfig;
   terminal: Terminal;
   reporter: Reporter;
-  openRuntime(): Promise<Runtime>;
+  /** `asked`: what the command's job uses (base URL, command tools, roots, hosts), granted first. */
+  openRuntime(asked?: Asked): Promise<Runtime>;
 }
 
 export function commandContext(app: App, flags: GlobalFlags): CommandContext {
@@ -56,7 +60,15 @@ export function commandContext(app: App, flags: GlobalFlags): CommandContext {
     config,
     terminal,
     reporter,
-    openRuntime: async () => {
+    openRuntime: async (asked?: Asked) => {
+      // The user's own command grants what it uses to the endpoints that read the user's grants
+      // file: the embedded one and the local cluster's. A remote `pagent serve` grants its own.
+      if (
+        asked &&
+        (config.mode === "embedded" || (config.mode === "connect" && readClusterState(config.home)))
+      ) {
+        await recordGrants(config.home, asked);
+      }
       const runtime = await openRuntime({
         mode: config.mode,
         home: config.home,
@@ -64,6 +76,7 @@ export function commandContext(app: App, flags: GlobalFlags): CommandContext {
         adminUrls: config.adminUrls,
         apiKey: config.apiKey,
         version: app.buildId,
+        ...(asked ? { grants: asked } : {}),
       });
       app.onExit(() => runtime.close());
       return runtime;

@@ -7,6 +7,7 @@ import {
   type StoredMessage,
 } from "@langchain/core/messages";
 import { RetryableError, TerminalError } from "@restatedev/restate-sdk";
+import { DEFAULT_BASE_URL } from "../capabilities.js";
 import { deadline } from "../deadline.js";
 import { LOCAL_MODEL_NAME, type ModelSpec, type Usage } from "../types.js";
 import { estimateTokens, type RateLimiters, type RateLimits } from "./rate-limit.js";
@@ -70,7 +71,9 @@ async function createChatModel(spec: ModelSpec, credentials: Credentials): Promi
     apiKey: credentials.apiKey ?? "unset",
     // Restate owns retries: a retry inside the client would hide failures from the journal.
     maxRetries: 0,
-    configuration: spec.baseUrl ? { baseURL: spec.baseUrl } : {},
+    // Always the base URL the job names (and the grants checked), never one from the endpoint's
+    // environment (OPENAI_BASE_URL), which the client would otherwise pick up on its own.
+    configuration: { baseURL: spec.baseUrl ?? DEFAULT_BASE_URL },
   });
 }
 

@@ -14,7 +14,7 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_PORTS: Record<string, string> = { "http:": "80", "https:": "443" };
 
 /** Splits "host", "host:port", "[v6]" or "[v6]:port" into a lower-cased host and optional port. */
-function parseAllowEntry(entry: string): { host: string; port?: string } {
+export function parseAllowEntry(entry: string): { host: string; port?: string } {
   const trimmed = entry.trim().toLowerCase();
   const v6 = /^(\[[^\]]+\])(?::(\d+))?$/.exec(trimmed);
   if (v6) return { host: v6[1] ?? "", ...(v6[2] ? { port: v6[2] } : {}) };

@@ -5,7 +5,7 @@ import { EXIT, UsageError } from "../errors.js";
 import { readInputs } from "../inputs.js";
 import { parseAnalysisFlags, planAnalyze, selectAnalyses } from "../jobs/analyze-plan.js";
 import { runSubmission } from "../jobs/run.js";
-import { jobBounds, modelSpec, retrySettings } from "./shared.js";
+import { askedBy, jobBounds, modelSpec, retrySettings } from "./shared.js";
 
 interface AnalyzeFlags {
   text?: string;
@@ -70,7 +70,7 @@ export function registerAnalyze(program: Command, app: App): void {
         retentionMs: config.retentionMs,
         bounds: jobBounds(config, model),
       });
-      const runtime = await ctx.openRuntime();
+      const runtime = await ctx.openRuntime(askedBy(submission));
       const code = await runSubmission(runtime, submission, ctx.reporter, app.signal);
       app.finish(bad.length > 0 && code === EXIT.ok ? EXIT.partial : code);
     });

@@ -1,15 +1,20 @@
-import { realpathSync } from "node:fs";
-import path from "node:path";
 import type { Command } from "commander";
 import type { AskRequest, ToolsConfig } from "../../services/index.js";
-import { builtinTools, commandTool } from "../../services/tools/index.js";
+import { builtinTools } from "../../services/tools/index.js";
 import { parsePositiveInt, type ConfigFile } from "../config.js";
 import { commandContext, type App } from "../context.js";
 import { UsageError } from "../errors.js";
 import { readStream } from "../inputs.js";
 import { checkJobId, randomId } from "../jobs/ids.js";
 import { runSubmission } from "../jobs/run.js";
-import { jobBounds, modelSpec, retrySettings } from "./shared.js";
+import {
+  askedBy,
+  commandDefinitions,
+  jobBounds,
+  modelSpec,
+  realRoots,
+  retrySettings,
+} from "./shared.js";
 
 interface AskFlags {
   system?: string;
@@ -24,28 +29,7 @@ const collect = (value: string, all: string[]) => [...all, value];
 
 /** Tool selection and confinement for an agent job; everything here is recorded in the job. */
 export function toolsConfig(file: ConfigFile, flags: AskFlags, cwd: string): ToolsConfig {
-  const commands = Object.entries(file.tools ?? {}).map(([name, def]) => ({
-    name,
-    description: def.description,
-    argv: def.argv,
-    ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
-    ...(def.schema !== undefined ? { schema: def.schema } : {}),
-    cwd,
-  }));
-  // The endpoint builds every tool of the job before running any: a config it cannot build would
-  // make the job fail on every retry, so it is refused here, before anything is submitted.
-  for (const command of commands) {
-    if (builtinTools.some((t) => t.name === command.name)) {
-      throw new UsageError(
-        `config tool "${command.name}" has the name of a built-in tool; give it another name`,
-      );
-    }
-    try {
-      commandTool(command);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-  }
+  const commands = commandDefinitions(file, cwd);
   const available = [...builtinTools.map((t) => t.name), ...commands.map((c) => c.name)];
   const enabled = flags.tools
     ? flags.tools
@@ -58,16 +42,9 @@ export function toolsConfig(file: ConfigFile, flags: AskFlags, cwd: string): Too
     throw new UsageError(`unknown tool ${unknown.join(", ")}; available: ${available.join(", ")}`);
   }
   const roots = [...flags.allowRoot, ...(file.allowRoots ?? [])];
-  const allowRoots = (roots.length > 0 ? roots : [cwd]).map((root) => {
-    try {
-      return realpathSync(path.resolve(cwd, root));
-    } catch {
-      throw new UsageError(`--allow-root ${root}: no such directory`);
-    }
-  });
   return {
     enabled,
-    allowRoots,
+    allowRoots: realRoots(roots.length > 0 ? roots : [cwd], cwd),
     allowHosts: [...flags.allowHost, ...(file.allowHosts ?? [])],
     commands,
     cwd,
@@ -121,7 +98,8 @@ export function registerAsk(program: Command, app: App): void {
         retentionMs: ctx.config.retentionMs,
         ...jobBounds(ctx.config, model),
       };
-      const runtime = await ctx.openRuntime();
-      app.finish(await runSubmission(runtime, { kind: "ask", request }, ctx.reporter, app.signal));
+      const submission = { kind: "ask" as const, request };
+      const runtime = await ctx.openRuntime(askedBy(submission));
+      app.finish(await runSubmission(runtime, submission, ctx.reporter, app.signal));
     });
 }

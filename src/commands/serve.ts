@@ -1,16 +1,69 @@
+import { isIP } from "node:net";
 import type { Command } from "commander";
-import { parsePositiveInt } from "../config.js";
+import {
+  DEFAULT_BASE_URL,
+  emptyGrants,
+  mergeGrants,
+  normalBaseUrl,
+  type Grants,
+  type GrantSource,
+} from "../../services/capabilities.js";
+import { parsePositiveInt, type ResolvedConfig } from "../config.js";
 import { commandContext, type App } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
+import { fileGrantSource } from "../grants.js";
 import { AdminClient } from "../restate/admin.js";
 import { hostEndpoint } from "../restate/endpoint.js";
 import { resumeStuckInvocations } from "../restate/runtime.js";
+import { commandDefinitions, realRoots } from "./shared.js";
 
-interface ServeFlags {
+export interface ServeFlags {
   port?: string;
   host: string;
   register?: string;
   identityKey: string[];
+  allowUnsigned?: boolean;
+  allowBaseUrl: string[];
+  allowRoot: string[];
+  allowHost: string[];
+  grants?: string;
+}
+
+const collect = (v: string, all: string[]) => [...all, v];
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  if (h === "localhost" || h === "::1") return true;
+  const v4 = h.startsWith("::ffff:") ? h.slice(7) : h;
+  return isIP(v4) === 4 && v4.startsWith("127.");
+}
+
+/**
+ * What this endpoint grants jobs, from its own flags and config only. With `--grants FILE` (the
+ * embedded endpoint) the file is the source and only explicit flags add to it; otherwise the base URL
+ * defaults to the endpoint's own (--base-url, OPENAI_BASE_URL, config baseUrl, else OpenAI's) and the
+ * config file's tools, allowRoots and allowHosts are granted.
+ */
+export function serveGrants(flags: ServeFlags, config: ResolvedConfig, cwd: string): Grants {
+  const fromFlags = {
+    baseUrls: flags.allowBaseUrl.map((url) => {
+      if (!URL.canParse(url)) throw new UsageError(`--allow-base-url "${url}" is not a URL`);
+      return normalBaseUrl(url);
+    }),
+    roots: realRoots(flags.allowRoot, cwd),
+    hosts: flags.allowHost,
+  };
+  if (flags.grants !== undefined) return mergeGrants(emptyGrants(), fromFlags);
+  return mergeGrants(emptyGrants(), {
+    baseUrls:
+      fromFlags.baseUrls.length > 0
+        ? fromFlags.baseUrls
+        : [normalBaseUrl(config.baseUrl ?? DEFAULT_BASE_URL)],
+    commands: commandDefinitions(config.file, cwd),
+    roots: [...fromFlags.roots, ...realRoots(config.file.allowRoots ?? [], cwd)],
+    hosts: [...fromFlags.hosts, ...(config.file.allowHosts ?? [])],
+  });
 }
 
 export function registerServe(program: Command, app: App): void {
@@ -23,8 +76,24 @@ export function registerServe(program: Command, app: App): void {
     .option(
       "--identity-key <key>",
       "accept only requests signed by this Restate identity key (repeatable; env RESTATE_IDENTITY_KEYS, comma-separated)",
-      (v: string, all: string[]) => [...all, v],
+      collect,
       [],
+    )
+    .option(
+      "--allow-unsigned",
+      "serve a non-loopback --host without --identity-key: anyone who reaches the port can then run jobs with this endpoint's key and tools",
+    )
+    .option(
+      "--allow-base-url <url>",
+      "base URL that may receive this endpoint's key (repeatable; default: its own --base-url / OPENAI_BASE_URL / config baseUrl, else OpenAI's)",
+      collect,
+      [],
+    )
+    .option("--allow-root <dir>", "directory jobs' file tools may read (repeatable)", collect, [])
+    .option("--allow-host <host>", "host jobs' http_get may fetch (repeatable)", collect, [])
+    .option(
+      "--grants <file>",
+      "take what jobs may use from this grants file (re-read when it changes) and the --allow-* flags, not from the config",
     )
     .action(async (flags: ServeFlags, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());
@@ -40,14 +109,39 @@ export function registerServe(program: Command, app: App): void {
         if (!key.startsWith("publickeyv1_"))
           throw new UsageError(`identity key "${key}" must start with publickeyv1_`);
       }
+      if (!isLoopback(flags.host) && identityKeys.length === 0 && !flags.allowUnsigned) {
+        throw new UsageError(
+          `--host ${flags.host} can be reached from other machines: pass --identity-key (the Restate server's public key) so only that server can call this endpoint, or --allow-unsigned to accept that anyone who reaches the port can run jobs with its key and tools`,
+        );
+      }
+      const granted = serveGrants(flags, ctx.config, app.cwd);
+      let grants: GrantSource = () => granted;
+      if (flags.grants !== undefined) {
+        const file = fileGrantSource(flags.grants, (problem) =>
+          app.stderr.write(`pagent serve: ${problem}\n`),
+        );
+        // Merged again only when the file's grants changed: this runs on every check.
+        let last: { from: Grants; merged: Grants } | undefined;
+        grants = () => {
+          const from = file();
+          if (last?.from !== from) last = { from, merged: mergeGrants(from, granted) };
+          return last.merged;
+        };
+      }
       const endpoint = await hostEndpoint({
         port,
         host: flags.host,
         apiKey: ctx.config.apiKey,
         identityKeys,
+        grants,
       });
       app.onExit(() => endpoint.close());
       app.stderr.write(`pagent endpoint listening on ${endpoint.uri} (pid ${process.pid})\n`);
+      if (!isLoopback(flags.host) && identityKeys.length === 0) {
+        app.stderr.write(
+          "pagent serve: --allow-unsigned: anyone who reaches this port can run jobs with this endpoint's key and tools\n",
+        );
+      }
       if (flags.register) {
         const admin = new AdminClient(flags.register);
         const advertised =

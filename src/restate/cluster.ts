@@ -17,6 +17,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import lockfile from "proper-lockfile";
 import { UnavailableError, UsageError } from "../errors.js";
+import { grantsPath } from "../grants.js";
 import { AdminClient } from "./admin.js";
 import {
   endpointHealthy,
@@ -542,6 +543,7 @@ async function ensureClusterEndpoint(
       previousPort: state.endpointPort,
       apiKey: options.apiKey,
       logFile: paths.endpointLog,
+      grantsFile: grantsPath(options.home),
       version: options.version,
       onSpawned: (record) => {
         // Recorded at once, so `cluster down` finds it even if this command dies now.

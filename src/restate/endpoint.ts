@@ -1,5 +1,6 @@
 import http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
+import type { GrantSource } from "../../services/capabilities.js";
 import { UnavailableError } from "../errors.js";
 
 export interface EndpointOptions {
@@ -7,6 +8,8 @@ export interface EndpointOptions {
   host: string;
   apiKey?: string;
   identityKeys?: string[];
+  /** What jobs may use: base URLs, command tools, roots, hosts (services/capabilities.ts). */
+  grants: GrantSource;
   /** Drop the SDK's log lines: in-process (ephemeral) they would land on the command's stdout. */
   silent?: boolean;
 }
@@ -26,7 +29,7 @@ export async function hostEndpoint(options: EndpointOptions): Promise<HostedEndp
     import("@restatedev/restate-sdk"),
     import("../../services/index.js"),
   ]);
-  const services = createServices({ apiKey: options.apiKey });
+  const services = createServices({ apiKey: options.apiKey }, options.grants);
   let endpoint = restate.endpoint();
   if (options.silent) endpoint = endpoint.setLogger(() => undefined);
   for (const service of services.all) endpoint = endpoint.bind(service);

@@ -15,7 +15,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import lockfile from "proper-lockfile";
+import { emptyGrants, fixedGrants, mergeGrants, type Asked } from "../../services/capabilities.js";
 import { UnavailableError, UsageError } from "../errors.js";
+import { grantsPath } from "../grants.js";
 import { AdminClient } from "./admin.js";
 import { hostEndpoint } from "./endpoint.js";
 import {
@@ -40,6 +42,8 @@ export interface RuntimeOptions {
   adminUrls: string[];
   apiKey?: string;
   version: string;
+  /** What the command's job uses; the in-process endpoint of --ephemeral is granted just that. */
+  grants?: Asked;
 }
 
 /** Where a command submits jobs and reads their state. */
@@ -238,6 +242,7 @@ export async function ensureEmbedded(
         previousPort: endpoint?.port,
         apiKey: options.apiKey,
         logFile: paths.endpointLog,
+        grantsFile: grantsPath(options.home),
         version: options.version,
       });
       writeEmbeddedState(options.home, state);
@@ -276,12 +281,14 @@ export async function startEndpoint(options: {
   previousPort: number | undefined;
   apiKey: string | undefined;
   logFile: string;
+  /** The user's grants file (src/grants.ts), which the endpoint reads again whenever it changes. */
+  grantsFile: string;
   version: string;
   onSpawned?: (record: EndpointRecord) => void;
 }): Promise<EndpointRecord> {
   let port = options.previousPort;
   if (!port || !(await portIsFree(port))) port = await freePort();
-  const pid = spawnEndpointProcess(port, options.apiKey, options.logFile);
+  const pid = spawnEndpointProcess(port, options.apiKey, options.logFile, options.grantsFile);
   const record: EndpointRecord = {
     pid,
     port,
@@ -295,12 +302,17 @@ export async function startEndpoint(options: {
 }
 
 /** Starts `pagent serve` on loopback, detached, logging to `logFile`; returns its pid. */
-function spawnEndpointProcess(port: number, apiKey: string | undefined, logFile: string): number {
+function spawnEndpointProcess(
+  port: number,
+  apiKey: string | undefined,
+  logFile: string,
+  grantsFile: string,
+): number {
   const log = openSync(logFile, "a");
   const { OPENAI_API_KEY: _inherited, ...env } = process.env;
   const child = spawn(
     process.execPath,
-    [CLI_ENTRY, "serve", "--host", "127.0.0.1", "--port", String(port)],
+    [CLI_ENTRY, "serve", "--host", "127.0.0.1", "--port", String(port), "--grants", grantsFile],
     {
       detached: true,
       stdio: ["ignore", log, log],
@@ -363,6 +375,7 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
       host: "127.0.0.1",
       apiKey: options.apiKey,
       silent: true,
+      grants: fixedGrants(mergeGrants(emptyGrants(), options.grants ?? {})),
     });
     cleanups.push(() => endpoint.close());
     const { adminUrl, ingressUrl } = urlsOf(ports);

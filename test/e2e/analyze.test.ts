@@ -30,8 +30,11 @@ let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "pagent-analyze-e2e-"));
   restate = await startRestate();
-  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-test-key" });
   fake = await startFakeOpenAI();
+  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-test-key" }, [
+    "--allow-base-url",
+    fake.baseUrl,
+  ]);
 }, 90_000);
 
 afterAll(async () => {

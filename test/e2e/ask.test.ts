@@ -110,12 +110,55 @@ function describeRun(res: CliResult): string {
   return `exit ${res.code}\nstdout: ${res.stdout}\nstderr: ${res.stderr}`;
 }
 
+/** The command tools of one test, in a config file the endpoint reads too: it runs only what it grants. */
+const TOOLS_CONFIG = "tools.config.json";
+
+function writeToolsConfig(): void {
+  const script =
+    "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const a=JSON.parse(s);" +
+    "process.stdout.write('echo:'+a.word+':'+process.argv.slice(1).join(','))})";
+  writeFileSync(
+    path.join(workDir, TOOLS_CONFIG),
+    JSON.stringify({
+      tools: {
+        echoargs: {
+          description: "echo the word",
+          argv: [process.execPath, "-e", script, "{{word}}"],
+          timeoutMs: 10_000,
+        },
+        sleeper: {
+          description: "sleeps",
+          argv: [process.execPath, "-e", "setTimeout(() => {}, 10000)"],
+          timeoutMs: 500,
+        },
+      },
+    }),
+  );
+}
+
 beforeAll(async () => {
   restate = await startRestate();
-  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-test-key" });
   fake = await startFakeOpenAI({ latencyMs: 0 });
   web = await startToolServer();
   workDir = realpathSync(mkdtempSync(path.join(tmpdir(), "pagent-ask-e2e-")));
+  writeToolsConfig();
+  // What these tests' jobs use: the fake model, the tool server, directories under the temp dir and
+  // the command tools of TOOLS_CONFIG run in workDir (the endpoint runs there with that config).
+  endpoint = await startServeProcess(
+    restate,
+    { OPENAI_API_KEY: "sk-test-key" },
+    [
+      "--allow-base-url",
+      fake.baseUrl,
+      "--allow-host",
+      web.hostPort,
+      "--allow-root",
+      realpathSync(tmpdir()),
+      "--config",
+      TOOLS_CONFIG,
+    ],
+    workDir,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -273,27 +316,7 @@ describe("pagent ask: tool failures are results", () => {
   });
 
   it("runs a user command tool with its arguments and enforces its timeout", async () => {
-    const script =
-      "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const a=JSON.parse(s);" +
-      "process.stdout.write('echo:'+a.word+':'+process.argv.slice(1).join(','))})";
-    const config = path.join(workDir, "tools.config.json");
-    writeFileSync(
-      config,
-      JSON.stringify({
-        tools: {
-          echoargs: {
-            description: "echo the word",
-            argv: [process.execPath, "-e", script, "{{word}}"],
-            timeoutMs: 10_000,
-          },
-          sleeper: {
-            description: "sleeps",
-            argv: [process.execPath, "-e", "setTimeout(() => {}, 10000)"],
-            timeoutMs: 500,
-          },
-        },
-      }),
-    );
+    const config = path.join(workDir, TOOLS_CONFIG);
     fake.setResponder(
       toolsThenAnswer([
         { id: "call_echo", name: "echoargs", arguments: { word: "hello" } },

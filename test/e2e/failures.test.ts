@@ -37,8 +37,11 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "pagent-failures-e2e-"));
   restate = await startRestate();
   // The key reaches the endpoint through its environment only.
-  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: API_KEY });
   fake = await startFakeOpenAI();
+  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: API_KEY }, [
+    "--allow-base-url",
+    fake.baseUrl,
+  ]);
 }, 90_000);
 
 afterAll(async () => {

@@ -14,8 +14,11 @@ let fake: FakeOpenAI;
 
 beforeAll(async () => {
   restate = await startRestate();
-  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-test-key" });
   fake = await startFakeOpenAI({ latencyMs: 300 });
+  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-test-key" }, [
+    "--allow-base-url",
+    fake.baseUrl,
+  ]);
 });
 
 afterAll(async () => {

@@ -78,14 +78,23 @@ export interface TestEndpoint extends AsyncDisposable {
   restart(): Promise<void>;
 }
 
+/**
+ * `grants`: the `pagent serve` flags that grant what the test's jobs use (`--allow-base-url` of the
+ * fake LLM server, `--allow-host`, `--allow-root`); `cwd`: where it runs, and so reads its config.
+ */
 export async function startServeProcess(
   restate: TestRestate,
   env: Record<string, string | undefined> = {},
+  grants: string[] = [],
+  cwd?: string,
 ): Promise<TestEndpoint> {
   const port = await freePort();
   let proc: CliProcess;
   const boot = async () => {
-    proc = spawnCli(["serve", "--port", String(port), "--register", restate.adminUrl], { env });
+    proc = spawnCli(["serve", "--port", String(port), "--register", restate.adminUrl, ...grants], {
+      env,
+      ...(cwd ? { cwd } : {}),
+    });
     await waitForLine(proc, /registered/, 20_000);
   };
   await boot();

@@ -1,0 +1,197 @@
+/**
+ * What the endpoint is allowed to do on a job's behalf: which base URLs may receive the key, which
+ * command tools exist, which directories and hosts the tools may touch. A job request can only name
+ * and narrow these, never add to them: anyone who reaches Restate's ingress can write a request, but
+ * only the endpoint's user (embedded) or operator (`pagent serve`) grants capabilities.
+ *
+ * Each kind of capability is one entry of {@link KINDS}; a new kind (MCP servers, provider profiles)
+ * is one more entry and one more field of {@link Grants}, and every check, merge and message follows.
+ */
+import path from "node:path";
+import { realpathSync } from "node:fs";
+import { TerminalError } from "@restatedev/restate-sdk";
+import { isInside } from "./tools/path-guard.js";
+import { parseAllowEntry } from "./tools/http-get.js";
+import type { CommandToolConfig } from "./tools/command.js";
+import { LOCAL_MODEL_NAME, type ModelSpec } from "./types.js";
+
+/** Where a job that names no base URL sends its LLM calls (and the key). */
+export const DEFAULT_BASE_URL = "https://api.openai.com/v1";
+
+/** Everything an endpoint was granted. Plain JSON (the embedded CLI writes it to a file); never a secret. */
+export interface Grants {
+  /** Base URLs that may receive the endpoint's key (normalised, see {@link normalBaseUrl}). */
+  baseUrls: string[];
+  /** Command tools, as full definitions: a request must carry exactly one of these. */
+  commands: CommandToolConfig[];
+  /** Absolute directories; a job's `--allow-root` must be one of them or inside one. */
+  roots: string[];
+  /** `host` or `host:port`; a job's `--allow-host` must be one of them (a bare host covers every port). */
+  hosts: string[];
+}
+
+export type CapabilityKind = keyof Grants;
+/** What a request asks for, in the shape of {@link Grants}. */
+export type Asked = Partial<Grants>;
+
+interface Kind<T> {
+  /** What one item is called in a refusal. */
+  noun: string;
+  /** How the operator of `pagent serve` grants one. */
+  grantWith: string;
+  /** The item as a refusal shows it. */
+  show(item: T): string;
+  /** Identity, for merging grants without duplicates. */
+  key(item: T): string;
+  /** True when `granted` allows `requested`: the same, or a narrowing of it. */
+  covers(granted: T, requested: T): boolean;
+}
+
+/** JSON with object keys sorted, so two equal definitions have one text whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)),
+        )
+      : v,
+  );
+}
+
+/** `http://h:1/v1/` and `http://H:1/v1` are one base URL; anything unparsable stays as written (and matches nothing else). */
+export function normalBaseUrl(url: string): string {
+  try {
+    return new URL(url).href.replace(/\/+$/, "");
+  } catch {
+    return url;
+  }
+}
+
+function hostCovers(granted: string, requested: string): boolean {
+  const g = parseAllowEntry(granted);
+  const r = parseAllowEntry(requested);
+  const host = (h: string) => h.toLowerCase().replace(/\.$/, "");
+  return host(g.host) === host(r.host) && (g.port === undefined || g.port === r.port);
+}
+
+const baseUrls: Kind<string> = {
+  noun: "base URL",
+  grantWith: "pagent serve --allow-base-url URL",
+  show: (url) => url,
+  key: normalBaseUrl,
+  covers: (granted, requested) => normalBaseUrl(granted) === normalBaseUrl(requested),
+};
+
+const commands: Kind<CommandToolConfig> = {
+  noun: "command tool",
+  grantWith: "the `tools` of the config file `pagent serve` reads, run from the same directory",
+  show: (c) => `"${c.name}" (argv ${JSON.stringify(c.argv)}, cwd ${c.cwd ?? "unset"})`,
+  key: canonicalJson,
+  covers: (granted, requested) => canonicalJson(granted) === canonicalJson(requested),
+};
+
+const roots: Kind<string> = {
+  noun: "directory (--allow-root)",
+  grantWith: "pagent serve --allow-root DIR",
+  show: (dir) => dir,
+  key: (dir) => path.resolve(dir),
+  covers: (granted, requested) => isInside(path.resolve(granted), path.resolve(requested)),
+};
+
+const hosts: Kind<string> = {
+  noun: "host (--allow-host)",
+  grantWith: "pagent serve --allow-host HOST",
+  show: (host) => host,
+  key: (host) => host.trim().toLowerCase(),
+  covers: hostCovers,
+};
+
+/** Every kind of capability. Adding one: a field of Grants and an entry here. */
+export const KINDS: { [K in CapabilityKind]: Kind<Grants[K][number]> } = {
+  baseUrls,
+  commands,
+  roots,
+  hosts,
+};
+
+const kindNames = Object.keys(KINDS) as CapabilityKind[];
+
+export function emptyGrants(): Grants {
+  return { baseUrls: [], commands: [], roots: [], hosts: [] };
+}
+
+/** `a` plus whatever of `b` it does not hold yet, in order; `a` itself is not changed. */
+export function mergeGrants(a: Grants, b: Asked): Grants {
+  const merged = emptyGrants();
+  for (const name of kindNames) {
+    const kind = KINDS[name] as Kind<unknown>;
+    const seen = new Set<string>();
+    const out: unknown[] = [];
+    for (const item of [...(a[name] ?? []), ...(b[name] ?? [])] as unknown[]) {
+      const key = kind.key(item);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(item);
+    }
+    (merged as Record<CapabilityKind, unknown[]>)[name] = out;
+  }
+  return merged;
+}
+
+/** The first thing `asked` names that `grants` does not allow, as a one-line refusal; undefined if all is granted. */
+export function refusal(grants: Grants, asked: Asked): string | undefined {
+  for (const name of kindNames) {
+    const kind = KINDS[name] as Kind<unknown>;
+    const granted = grants[name] as unknown[];
+    for (const item of (asked[name] ?? []) as unknown[]) {
+      if (granted.some((g) => kind.covers(g, item))) continue;
+      return `${kind.noun} ${kind.show(item)} is not granted to this pagent endpoint, so nothing was sent or run; its operator can grant it with ${kind.grantWith} (in embedded mode, run the same command as the endpoint's own user)`;
+    }
+  }
+  return undefined;
+}
+
+/** Throws the refusal as a TerminalError: retrying cannot make a capability appear. */
+export function requireGranted(grants: Grants, asked: Asked): void {
+  const refused = refusal(grants, asked);
+  if (refused) throw new TerminalError(refused, { errorCode: 403 });
+}
+
+/** The base URL a model's calls go to, with the key; none for the offline model. */
+export function askedByModel(model: ModelSpec): Asked {
+  if (model.name === LOCAL_MODEL_NAME) return {};
+  return { baseUrls: [normalBaseUrl(model.baseUrl ?? DEFAULT_BASE_URL)] };
+}
+
+/**
+ * A root as the file tools will use it: they follow symlinks, so a symlink inside a granted root
+ * that points outside it is judged by where it leads. A root that does not exist contains nothing.
+ */
+function realRoot(root: string): string {
+  try {
+    return realpathSync(root);
+  } catch {
+    return path.resolve(root);
+  }
+}
+
+/** What an agent job's tools reach: its command definitions, roots and hosts. */
+export function askedByTools(tools: {
+  commands: CommandToolConfig[];
+  allowRoots: string[];
+  allowHosts: string[];
+}): Asked {
+  return {
+    commands: tools.commands,
+    roots: tools.allowRoots.map(realRoot),
+    hosts: tools.allowHosts,
+  };
+}
+
+/** Where an endpoint's grants come from; read on every check, so a source may change over time. */
+export type GrantSource = () => Grants;
+
+export const fixedGrants =
+  (grants: Grants): GrantSource =>
+  () =>
+    grants;
