@@ -32,7 +32,9 @@ function unsafe(stat: Stats): string | undefined {
   if (!stat.isFile()) return "is not a regular file";
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid) return `is owned by uid ${stat.uid}, not ${uid}`;
-  if ((stat.mode & 0o022) !== 0) return "is writable by other users";
+  // Windows has no such mode bits: there, the file's ACL (inherited from the user's profile) decides.
+  if (process.platform !== "win32" && (stat.mode & 0o022) !== 0)
+    return "is writable by other users";
   return undefined;
 }
 
