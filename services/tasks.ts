@@ -199,8 +199,9 @@ export function createTasks(
       },
 
       tool: async (ctx: restate.Context, req: ToolCallRequest): Promise<ToolCallOutcome> => {
-        requireGranted(grants(), askedByTools(req.tools));
-        return runTool(ctx, req);
+        const granted = grants();
+        requireGranted(granted, askedByTools(req.tools));
+        return runTool(ctx, req, granted.roots);
       },
     },
     options: {

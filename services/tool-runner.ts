@@ -84,12 +84,14 @@ async function attemptTool(
   req: ToolCallRequest,
   signal: AbortSignal,
   retryTransient: boolean,
+  grantedRoots?: string[],
 ): Promise<ToolCallOutcome> {
   const started = performance.now();
   const ms = () => Math.round(performance.now() - started);
   try {
     const content = await tool.run(args, {
       allowRoots: req.tools.allowRoots,
+      ...(grantedRoots ? { grantedRoots } : {}),
       allowHosts: req.tools.allowHosts,
       cwd: req.tools.cwd,
       signal,
@@ -118,10 +120,14 @@ export function pureToolStep(
   });
 }
 
-/** Runs one tool call as a durable step; transient failures are retried, the rest become error results. */
+/**
+ * Runs one tool call as a durable step; transient failures are retried, the rest become error results.
+ * `grantedRoots`: the endpoint's, checked again by the file tools when they run (see ToolContext).
+ */
 export async function runTool(
   ctx: restate.Context,
   req: ToolCallRequest,
+  grantedRoots?: string[],
 ): Promise<ToolCallOutcome> {
   const registry = toolsFor(req.tools);
   const tool = registry.get(req.name);
@@ -137,7 +143,7 @@ export async function runTool(
       async (): Promise<ToolCallOutcome> => {
         const limit = deadline(ctx.request().attemptCompletedSignal, req.retry.taskTimeoutMs);
         try {
-          return await attemptTool(tool, parsed.args, req, limit.signal, true);
+          return await attemptTool(tool, parsed.args, req, limit.signal, true, grantedRoots);
         } finally {
           limit.clear();
         }

@@ -33,7 +33,12 @@ export function createReadFileTool(
     argsSchema: readArgs,
     run: async (args, ctx) => {
       throwIfAborted(ctx.signal, "read_file");
-      const { real, exists } = await confinePath(args.path, ctx.allowRoots, ctx.cwd);
+      const { real, exists } = await confinePath(
+        args.path,
+        ctx.allowRoots,
+        ctx.cwd,
+        ctx.grantedRoots,
+      );
       if (!exists) throw new ToolError("failed", `${args.path}: no such file`);
       let handle;
       try {
@@ -111,7 +116,12 @@ export function createListFilesTool(
     run: async (args, ctx) => {
       throwIfAborted(ctx.signal, "list_files");
       const requested = args.path?.trim() || ".";
-      const { real, exists } = await confinePath(requested, ctx.allowRoots, ctx.cwd);
+      const { real, exists } = await confinePath(
+        requested,
+        ctx.allowRoots,
+        ctx.cwd,
+        ctx.grantedRoots,
+      );
       if (!exists) throw new ToolError("failed", `${requested}: no such directory`);
       let entries: Dirent[];
       try {

@@ -65,9 +65,14 @@ export async function confinePath(
   requested: string,
   roots: readonly string[],
   cwd: string,
+  grantedRoots?: readonly string[],
 ): Promise<ConfinedPath> {
   if (requested.includes("\0")) throw new ToolError("invalid_args", "path contains a NUL byte");
-  const allowed = await realRoots(roots);
+  let allowed = await realRoots(roots);
+  if (grantedRoots) {
+    const granted = await realRoots(grantedRoots);
+    allowed = allowed.filter((root) => granted.some((g) => isInside(g, root)));
+  }
   if (allowed.length === 0) {
     throw new ToolError("refused", "no directories are allowed for file access in this job");
   }

@@ -20,6 +20,11 @@ export class ToolError extends Error {
 export interface ToolContext {
   /** Absolute directories file tools may read; realpath'd again by the tools, so symlinked roots work. */
   allowRoots: string[];
+  /**
+   * The endpoint's granted roots, when it has any: a root of the job that leads outside all of them
+   * when the tool runs (a directory swapped for a symlink after the job was checked) counts for nothing.
+   */
+  grantedRoots?: string[];
   /** `host` or `host:port` entries http_get may contact. */
   allowHosts: string[];
   signal: AbortSignal;

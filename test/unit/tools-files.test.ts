@@ -89,6 +89,16 @@ describe("read_file", () => {
     );
   });
 
+  it("ignores a job's root that leads outside the endpoint's granted roots when it runs", async () => {
+    // The job named root/dir-out, checked while it was a directory inside the grant; by the time the
+    // tool runs it is a symlink to ../root2.
+    const swapped = { ...ctx, allowRoots: [path.join(root, "dir-out")], grantedRoots: [root] };
+    await expect(read(path.join(base, "root2", "other.txt"), swapped)).rejects.toMatchObject({
+      kind: "refused",
+    });
+    expect(await read("hello.txt", { ...ctx, grantedRoots: [base] })).toBe("hello\nworld\n");
+  });
+
   it("fails on missing, binary and directory targets", async () => {
     await expect(read("missing.txt")).rejects.toMatchObject({
       kind: "failed",
