@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { parseNdjson, runCli, type CliOptions, type CliResult } from "../helpers/cli.js";
+import { parseNdjson, REPO_ROOT, runCli, type CliOptions, type CliResult } from "../helpers/cli.js";
 import {
   startFakeOpenAI,
   type FakeLogEntry,
@@ -38,9 +38,12 @@ beforeAll(async () => {
   restate = await startRestate();
   // The key reaches the endpoint through its environment only.
   fake = await startFakeOpenAI();
+  // Granted what the jobs use: the fake model, and the directory `ask` runs in (its default root).
   endpoint = await startServeProcess(restate, { OPENAI_API_KEY: API_KEY }, [
     "--allow-base-url",
     fake.baseUrl,
+    "--allow-root",
+    REPO_ROOT,
   ]);
 }, 90_000);
 
