@@ -175,16 +175,25 @@ function realRoot(root: string): string {
   }
 }
 
-/** What an agent job's tools reach: its command definitions, roots and hosts. */
+/** The built-in tools that reach a job's directories and hosts; no other tool uses them. */
+const ROOT_TOOLS = ["read_file", "list_files"];
+const HOST_TOOLS = ["http_get"];
+
+/**
+ * What an agent job's tools reach: its enabled command definitions, and its roots and hosts when a
+ * tool that uses them is enabled (so `--tools calculator` needs no root granted).
+ */
 export function askedByTools(tools: {
+  enabled: string[];
   commands: CommandToolConfig[];
   allowRoots: string[];
   allowHosts: string[];
 }): Asked {
+  const uses = (names: string[]) => names.some((name) => tools.enabled.includes(name));
   return {
-    commands: tools.commands,
-    roots: tools.allowRoots.map(realRoot),
-    hosts: tools.allowHosts,
+    commands: tools.commands.filter((c) => tools.enabled.includes(c.name)),
+    roots: uses(ROOT_TOOLS) ? tools.allowRoots.map(realRoot) : [],
+    hosts: uses(HOST_TOOLS) ? tools.allowHosts : [],
   };
 }
 

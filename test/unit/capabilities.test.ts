@@ -69,7 +69,7 @@ describe("capability checks", () => {
   it("accepts a command tool only as the exact definition granted", () => {
     const g = grants({ commands: [echo] });
     const tools = (commands: CommandToolConfig[]) =>
-      askedByTools({ commands, allowRoots: [], allowHosts: [] });
+      askedByTools({ enabled: ["echo"], commands, allowRoots: [], allowHosts: [] });
     // Key order does not matter.
     const reordered = {
       cwd: echo.cwd,
@@ -91,7 +91,7 @@ describe("capability checks", () => {
     symlinkSync("/etc", path.join(granted, "link-out"));
     const g = grants({ roots: [granted] });
     const roots = (allowRoots: string[]) =>
-      askedByTools({ commands: [], allowRoots, allowHosts: [] });
+      askedByTools({ enabled: ["read_file"], commands: [], allowRoots, allowHosts: [] });
     expect(refusal(g, roots([granted, path.join(granted, "sub")]))).toBe(undefined);
     expect(refusal(g, roots([`${granted}/sub/../..`]))).toMatch(/^directory \(--allow-root\)/);
     expect(refusal(g, roots(["/etc"]))).toMatch(/--allow-root DIR/);
@@ -102,13 +102,35 @@ describe("capability checks", () => {
   it("accepts hosts the grants cover: a bare host covers its ports, a host:port only that port", () => {
     const g = grants({ hosts: ["api.example.com", "127.0.0.1:8080"] });
     const hosts = (allowHosts: string[]) =>
-      askedByTools({ commands: [], allowRoots: [], allowHosts });
+      askedByTools({ enabled: ["http_get"], commands: [], allowRoots: [], allowHosts });
     expect(refusal(g, hosts(["API.example.com", "api.example.com:443", "127.0.0.1:8080"]))).toBe(
       undefined,
     );
     expect(refusal(g, hosts(["127.0.0.1"]))).toMatch(/^host \(--allow-host\) 127\.0\.0\.1 is/);
     expect(refusal(g, hosts(["127.0.0.1:9090"]))).toMatch(/not granted/);
     expect(refusal(g, hosts(["evil.example"]))).toMatch(/--allow-host HOST/);
+  });
+
+  it("asks for roots, hosts and commands only when a tool that uses them is enabled", () => {
+    const tools = {
+      commands: [echo],
+      allowRoots: ["/"],
+      allowHosts: ["evil.example"],
+    };
+    expect(askedByTools({ ...tools, enabled: ["calculator"] })).toEqual({
+      commands: [],
+      roots: [],
+      hosts: [],
+    });
+    expect(refusal(emptyGrants(), askedByTools({ ...tools, enabled: ["list_files"] }))).toMatch(
+      /^directory/,
+    );
+    expect(refusal(emptyGrants(), askedByTools({ ...tools, enabled: ["http_get"] }))).toMatch(
+      /^host/,
+    );
+    expect(refusal(emptyGrants(), askedByTools({ ...tools, enabled: ["echo"] }))).toMatch(
+      /^command tool/,
+    );
   });
 
   it("throws a TerminalError (no retry) naming what was refused", () => {
