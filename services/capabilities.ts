@@ -117,7 +117,7 @@ export const KINDS: { [K in CapabilityKind]: Kind<Grants[K][number]> } = {
 const kindNames = Object.keys(KINDS) as CapabilityKind[];
 
 export function emptyGrants(): Grants {
-  return { baseUrls: [], commands: [], roots: [], hosts: [] };
+  return Object.fromEntries(kindNames.map((name) => [name, []])) as unknown as Grants;
 }
 
 /** `a` plus whatever of `b` it does not hold yet, in order; `a` itself is not changed. */
