@@ -43,8 +43,8 @@ interface Kind<T> {
   show(item: T): string;
   /** Identity, for merging grants without duplicates. */
   key(item: T): string;
-  /** True when `granted` allows `requested`: the same, or a narrowing of it. */
-  covers(granted: T, requested: T): boolean;
+  /** True when `granted` allows `requested`, a narrowing of it; without it, only an equal key does. */
+  covers?(granted: T, requested: T): boolean;
 }
 
 /** JSON with object keys sorted, so two equal definitions have one text whatever their key order. */
@@ -79,7 +79,6 @@ const baseUrls: Kind<string> = {
   grantWith: "pagent serve --allow-base-url URL",
   show: (url) => url,
   key: normalBaseUrl,
-  covers: (granted, requested) => normalBaseUrl(granted) === normalBaseUrl(requested),
 };
 
 const commands: Kind<CommandToolConfig> = {
@@ -87,7 +86,6 @@ const commands: Kind<CommandToolConfig> = {
   grantWith: "the `tools` of the config file `pagent serve` reads, run from the same directory",
   show: (c) => `"${c.name}" (argv ${JSON.stringify(c.argv)}, cwd ${c.cwd ?? "unset"})`,
   key: canonicalJson,
-  covers: (granted, requested) => canonicalJson(granted) === canonicalJson(requested),
 };
 
 const roots: Kind<string> = {
@@ -138,13 +136,26 @@ export function mergeGrants(a: Grants, b: Asked): Grants {
   return merged;
 }
 
+/** The keys of each kind a grant set holds, computed once per set: a source returns the same set until it changes. */
+const grantedKeys = new WeakMap<Grants, Map<CapabilityKind, Set<string>>>();
+
+function isGranted(grants: Grants, name: CapabilityKind, item: unknown): boolean {
+  const kind = KINDS[name] as Kind<unknown>;
+  const granted = grants[name] as unknown[];
+  if (kind.covers) return granted.some((g) => kind.covers!(g, item));
+  let keys = grantedKeys.get(grants);
+  if (!keys) grantedKeys.set(grants, (keys = new Map<CapabilityKind, Set<string>>()));
+  let set = keys.get(name);
+  if (!set) keys.set(name, (set = new Set(granted.map((g) => kind.key(g)))));
+  return set.has(kind.key(item));
+}
+
 /** The first thing `asked` names that `grants` does not allow, as a one-line refusal; undefined if all is granted. */
 export function refusal(grants: Grants, asked: Asked): string | undefined {
   for (const name of kindNames) {
     const kind = KINDS[name] as Kind<unknown>;
-    const granted = grants[name] as unknown[];
     for (const item of (asked[name] ?? []) as unknown[]) {
-      if (granted.some((g) => kind.covers(g, item))) continue;
+      if (isGranted(grants, name, item)) continue;
       return `${kind.noun} ${kind.show(item)} is not granted to this pagent endpoint, so nothing was sent or run; its operator can grant it with ${kind.grantWith} (in embedded mode, run the same command as the endpoint's own user)`;
     }
   }
