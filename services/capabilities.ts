@@ -156,7 +156,7 @@ export function refusal(grants: Grants, asked: Asked): string | undefined {
     const kind = KINDS[name] as Kind<unknown>;
     for (const item of (asked[name] ?? []) as unknown[]) {
       if (isGranted(grants, name, item)) continue;
-      return `${kind.noun} ${kind.show(item)} is not granted to this pagent endpoint, so nothing was sent or run; its operator can grant it with ${kind.grantWith} (in embedded mode, run the same command as the endpoint's own user)`;
+      return `${kind.noun} ${kind.show(item)} is not granted to this pagent endpoint, so nothing was sent or run; its operator can grant it with ${kind.grantWith} (an embedded endpoint is granted what its own user's pagent commands use)`;
     }
   }
   return undefined;
