@@ -3,6 +3,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  realpathSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -25,7 +26,8 @@ import {
 } from "../../services/capabilities.js";
 import type { CommandToolConfig } from "../../services/tools/index.js";
 import { fileGrantSource, grantsPath, readGrantsFile, recordGrants } from "../../src/grants.js";
-import { isLoopback } from "../../src/commands/serve.js";
+import { isLoopback, serveGrants, type ServeFlags } from "../../src/commands/serve.js";
+import { resolveConfig } from "../../src/config.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "pagent-caps-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -196,5 +198,53 @@ describe("pagent serve --host", () => {
     for (const host of ["0.0.0.0", "::", "192.168.1.2", "example.com", "10.0.0.1"]) {
       expect(isLoopback(host), host).toBe(false);
     }
+  });
+});
+
+describe("what pagent serve grants", () => {
+  const flags = (extra: Partial<ServeFlags> = {}): ServeFlags => ({
+    host: "127.0.0.1",
+    identityKey: [],
+    allowBaseUrl: [],
+    allowRoot: [],
+    allowHost: [],
+    ...extra,
+  });
+  const file = {
+    baseUrl: "http://127.0.0.1:11434/v1",
+    tools: { hello: { description: "hi", argv: ["/bin/echo", "hi"] } },
+    allowRoots: ["."],
+    allowHosts: ["example.com"],
+  };
+
+  it("its own base URL, its config's tools, roots and hosts, from its own directory", () => {
+    const g = serveGrants(flags(), resolveConfig({}, {}, file), dir);
+    expect(g.baseUrls).toEqual(["http://127.0.0.1:11434/v1"]);
+    expect(g.commands).toEqual([
+      { name: "hello", description: "hi", argv: ["/bin/echo", "hi"], cwd: dir },
+    ]);
+    expect(g.roots).toEqual([realpathSync(dir)]);
+    expect(g.hosts).toEqual(["example.com"]);
+    expect(serveGrants(flags(), resolveConfig({}, {}, {}), dir).baseUrls).toEqual([
+      DEFAULT_BASE_URL,
+    ]);
+  });
+
+  it("--allow-base-url replaces the default; --grants leaves the config out", () => {
+    const config = resolveConfig({}, {}, file);
+    const only = serveGrants(flags({ allowBaseUrl: ["http://proxy:8/v1/"] }), config, dir);
+    expect(only.baseUrls).toEqual(["http://proxy:8/v1"]);
+    const embedded = serveGrants(
+      flags({ grants: "/x/grants.json", allowHost: ["h"] }),
+      config,
+      dir,
+    );
+    expect(embedded).toEqual({ ...emptyGrants(), hosts: ["h"] });
+    expect(() => serveGrants(flags({ allowBaseUrl: ["not a url"] }), config, dir)).toThrow(
+      /--allow-base-url "not a url" is not a URL/,
+    );
+    expect(() => serveGrants(flags({ allowRoot: ["/no/such/dir"] }), config, dir)).toThrow(
+      /no such directory/,
+    );
   });
 });
