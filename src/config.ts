@@ -16,6 +16,8 @@ const commandToolSchema = z.object({
   argv: z.array(z.string()).min(1),
   timeoutMs: z.number().int().positive().optional(),
   schema: z.record(z.string(), z.unknown()).optional(),
+  /** Where it runs; relative to the directory of the command (default: that directory). */
+  cwd: z.string().optional(),
 });
 
 /** `pagent.config.json`: everything optional; flags and environment win over it. */

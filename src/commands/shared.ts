@@ -60,7 +60,8 @@ export function commandDefinitions(file: ConfigFile, cwd: string): CommandToolCo
     argv: def.argv,
     ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
     ...(def.schema !== undefined ? { schema: def.schema } : {}),
-    cwd,
+    // An absolute cwd in a config shared by the CLI and a remote `pagent serve` matches on both.
+    cwd: path.resolve(cwd, def.cwd ?? "."),
   }));
   // The endpoint builds every tool of the job before running any: a config it cannot build would
   // make the job fail on every retry, so it is refused here, before anything is submitted.

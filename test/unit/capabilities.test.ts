@@ -27,6 +27,7 @@ import {
 import type { CommandToolConfig } from "../../services/tools/index.js";
 import { fileGrantSource, grantsPath, readGrantsFile, recordGrants } from "../../src/grants.js";
 import { isLoopback, serveGrants, type ServeFlags } from "../../src/commands/serve.js";
+import { commandDefinitions } from "../../src/commands/shared.js";
 import { resolveConfig } from "../../src/config.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "pagent-caps-"));
@@ -228,6 +229,20 @@ describe("what pagent serve grants", () => {
     expect(serveGrants(flags(), resolveConfig({}, {}, {}), dir).baseUrls).toEqual([
       DEFAULT_BASE_URL,
     ]);
+  });
+
+  it("grants a tool with an absolute cwd to a job from any directory", () => {
+    const shared = { tools: { t: { description: "d", argv: ["/bin/true"], cwd: "/srv" } } };
+    const served = serveGrants(flags(), resolveConfig({}, {}, shared), dir);
+    expect(served.commands[0]?.cwd).toBe("/srv");
+    expect(refusal(served, { commands: commandDefinitions(shared, "/home/u/proj") })).toBe(
+      undefined,
+    );
+    const relative = { tools: { t: { description: "d", argv: ["/bin/true"] } } };
+    const servedHere = serveGrants(flags(), resolveConfig({}, {}, relative), dir);
+    expect(refusal(servedHere, { commands: commandDefinitions(relative, "/home/u/proj") })).toMatch(
+      /cwd \/home\/u\/proj\) is not granted/,
+    );
   });
 
   it("--allow-base-url replaces the default; --grants leaves the config out", () => {
