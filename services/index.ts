@@ -22,6 +22,5 @@ export type { Job, AnalyzeRequest, AskRequest, BatchRequest, BatchItem } from ".
 export type { Tasks } from "./tasks.js";
 export type { ToolsConfig } from "./tool-runner.js";
 export type { Credentials } from "./llm/chat.js";
-export type { Asked, Grants, GrantSource } from "./capabilities.js";
 export type { RateLimits } from "./llm/rate-limit.js";
 export * from "./types.js";

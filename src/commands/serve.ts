@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import {
   DEFAULT_BASE_URL,
   emptyGrants,
+  fixedGrants,
   mergeGrants,
   normalBaseUrl,
   type Grants,
@@ -115,7 +116,7 @@ export function registerServe(program: Command, app: App): void {
         );
       }
       const granted = serveGrants(flags, ctx.config, app.cwd);
-      let grants: GrantSource = () => granted;
+      let grants: GrantSource = fixedGrants(granted);
       if (flags.grants !== undefined) {
         const file = fileGrantSource(flags.grants, (problem) =>
           app.stderr.write(`pagent serve: ${problem}\n`),
