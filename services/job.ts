@@ -230,6 +230,9 @@ async function finish<R extends JobResult | BatchResult>(
     inputSerde: restate.serde.json,
     delay: retentionMs,
   });
+  // A cancelled job keeps what it finished in its state, and its invocation ends as cancelled, so
+  // Restate's UI and its invocation table tell the same story as pagent.
+  if (result.status === "cancelled") throw new restate.CancelledError();
   return result;
 }
 
@@ -238,6 +241,9 @@ async function finishedResult<R>(ctx: restate.ObjectContext): Promise<R | undefi
   const view = await ctx.get<JobView>(VIEW_KEY);
   return view?.result && view.status !== "running" ? (view.result as R) : undefined;
 }
+
+/** The code of Restate's CancelledError, as a caller sees it on a cancelled callee's failure. */
+const CANCELLED_CODE = 409;
 
 /** A fan-out starts at most this many tasks at once: past ~200 in flight the SDK costs quadratic CPU. */
 const FAN_OUT_CHUNK = 100;
@@ -337,6 +343,9 @@ export function createJob(tasks: Tasks) {
       if (!(error instanceof restate.CancelledError)) throw error;
       cancelled = true;
       markCancelled(view);
+      for (const task of view.tasks)
+        if (task.state === "cancelled")
+          errors[task.name] = { message: "cancelled before it finished" };
     }
     const done = view.tasks.filter((t) => t.state === "done").length;
     const failed = view.tasks.length - done;
@@ -528,6 +537,7 @@ export function createJob(tasks: Tasks) {
       if (!(failure instanceof restate.CancelledError)) throw failure;
       cancelled = true;
       markCancelled(view);
+      error = { message: "cancelled before the agent gave a final answer" };
     }
     if (answer === null && !error && !cancelled) {
       error = {
@@ -598,6 +608,33 @@ export function createJob(tasks: Tasks) {
     let used = ZERO_USAGE;
     let stopped: ErrorData | undefined;
     let cancelled = false;
+    /** Records how an input ended; its result carries this input's name, whichever input shares its job. */
+    const settleChild = (index: number, value: JobResult | undefined, failure: unknown) => {
+      const child = view.children![index]!;
+      if (value) {
+        items[index] = { ...value, input: child.input };
+        child.state =
+          value.status === "done" ? "done" : value.status === "cancelled" ? "cancelled" : "failed";
+      } else {
+        child.state = "failed";
+        child.error = errorData(failure);
+        missing.set(index, child.error);
+        failedWhole.add(index);
+      }
+      saveChild(ctx, view, index);
+    };
+    /** A cancelled input's job fails its invocation as cancelled; its result is in its own state. */
+    const cancelledResult = async (settled: Settled<JobResult>) =>
+      settled.failure instanceof restate.CancelledError || settled.failure?.code === CANCELLED_CODE
+        ? ((await ctx.genericCall<null, JobResult | null>({
+            service: JOB_SERVICE,
+            method: "result",
+            key: view.children![settled.index]!.job!,
+            parameter: null,
+            inputSerde: restate.serde.json,
+            outputSerde: restate.serde.json,
+          })) ?? undefined)
+        : undefined;
     try {
       while (pending.length > 0 || inFlight.size > 0) {
         while (!stopped && inFlight.size < req.concurrency && pending.length > 0) {
@@ -653,24 +690,25 @@ export function createJob(tasks: Tasks) {
           continue;
         }
         inFlight.delete(settled.index);
-        const child = view.children[settled.index]!;
-        if (settled.value) {
-          items[settled.index] = settled.value;
-          used = addUsage(used, settled.value.usage);
-          child.state = settled.value.status === "done" ? "done" : "failed";
-        } else {
-          child.state = "failed";
-          child.error = errorData(settled.failure);
-          missing.set(settled.index, child.error);
-          failedWhole.add(settled.index);
-        }
-        saveChild(ctx, view, settled.index);
+        const value = settled.value ?? (await cancelledResult(settled));
+        if (value) used = addUsage(used, value.usage);
+        settleChild(settled.index, value, settled.failure);
       }
     } catch (failure) {
       if (!(failure instanceof restate.CancelledError)) throw failure;
       cancelled = true;
-      for (const child of view.children) {
-        if (child.state === "queued" || child.state === "running") child.state = "cancelled";
+      // Restate cancels the inputs in flight with the batch: each ends as `cancelled` with the
+      // analyses it finished, so wait for those results instead of calling the inputs "not run".
+      for (const [index, call] of inFlight) {
+        const settled = await call;
+        settleChild(index, settled.value ?? (await cancelledResult(settled)), settled.failure);
+      }
+      const notRun = { message: "not run: the batch was cancelled before this input started" };
+      for (const [index, child] of view.children.entries()) {
+        if (child.state !== "queued") continue;
+        missing.set(index, notRun);
+        Object.assign(child, { state: "cancelled", error: notRun });
+        saveChild(ctx, view, index);
       }
     }
     const finished = items.filter((i): i is JobResult | BadInputResult => i !== undefined);
@@ -692,7 +730,7 @@ export function createJob(tasks: Tasks) {
               status: "failed",
               input: item.input,
               result: null,
-              errors: { input: missing.get(index) ?? { message: "cancelled before it ran" } },
+              errors: { input: missing.get(index) ?? { message: "not run" } },
               usage: ZERO_USAGE,
               ...(failedWhole.has(index) ? {} : { notRun: true as const }),
             },
@@ -711,6 +749,13 @@ export function createJob(tasks: Tasks) {
       analyze,
       ask,
       batch,
+      /** A finished job's result (null while it runs): how a batch reads a cancelled input's work. */
+      result: restate.handlers.object.shared(
+        async (ctx: restate.ObjectSharedContext): Promise<JobResult | BatchResult | null> => {
+          const view = await ctx.get<JobView>(VIEW_KEY);
+          return view?.status !== "running" ? (view?.result ?? null) : null;
+        },
+      ),
       /** Forgets a finished job once its retention has passed (a rerun of it since then is kept). */
       expire: async (ctx: restate.ObjectContext, req: { finishedAt: number }): Promise<void> => {
         const view = await ctx.get<JobView>(VIEW_KEY);

@@ -1,0 +1,162 @@
+/**
+ * What a new user sees (issue #12): batch cancel keeps finished work, each input keeps its name,
+ * an unreachable provider exits 69, retry counts match the provider's log, batch progress names its
+ * input. One restate-server, one `pagent serve` and one fake OpenAI server for the whole file.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { parseNdjson, runCli, spawnCli, type CliOptions, type CliResult } from "../helpers/cli.js";
+import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
+import { analysisOfSystem, schemaAnswer } from "../helpers/request-log.js";
+import {
+  startRestate,
+  startServeProcess,
+  type TestEndpoint,
+  type TestRestate,
+} from "../helpers/restate.js";
+
+const API_KEY = "sk-test-user-KEY-42";
+
+let restate: TestRestate;
+let endpoint: TestEndpoint;
+let fake: FakeOpenAI;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), "pagent-user-e2e-"));
+  restate = await startRestate();
+  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: API_KEY });
+  fake = await startFakeOpenAI();
+}, 90_000);
+
+afterAll(async () => {
+  await endpoint?.[Symbol.asyncDispose]();
+  await restate?.stop();
+  await fake?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  fake.reset();
+  fake.setResponder((req) => schemaAnswer(req));
+});
+
+function connect(): string[] {
+  return ["--restate-url", restate.ingressUrl, "--admin-url", restate.adminUrl];
+}
+
+function cli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return runCli([...args, ...connect()], {
+    timeoutMs: 120_000,
+    ...options,
+    env: { OPENAI_API_KEY: API_KEY, ...options.env },
+  });
+}
+
+function fakeModel(): string[] {
+  return ["--model", "fake", "--base-url", fake.baseUrl];
+}
+
+let unique = 0;
+function files(n: number, text?: (i: number) => string): string[] {
+  const stamp = `${process.pid}-${Date.now()}-${++unique}`;
+  return Array.from({ length: n }, (_, i) => {
+    const file = path.join(dir, `f${unique}-${i}.txt`);
+    writeFileSync(file, text ? text(i) : `Input ${i} (${stamp}): the release went fine.`);
+    return file;
+  });
+}
+
+const TWO = [
+  "--analysis",
+  "fast=Say one fast thing",
+  "--analysis",
+  "slow=Say one slow thing",
+  "--only",
+  "fast,slow",
+];
+const EXTRA = { fast: /fast thing/, slow: /slow thing/ };
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface Item {
+  job: string | null;
+  status: string;
+  input: string;
+  result: Record<string, unknown> | null;
+  errors: Record<string, { message: string }>;
+  notRun?: boolean;
+}
+
+describe("batch cancel", () => {
+  it("running inputs end cancelled with what they finished; only unstarted ones are not run", async () => {
+    const inputs = files(3);
+    // "fast" answers at once, "slow" hangs: the first two inputs each finish one analysis.
+    fake.setResponder((req) =>
+      analysisOfSystem(req.system, EXTRA) === "slow" ? { hang: true } : schemaAnswer(req),
+    );
+    const proc = spawnCli(
+      [
+        "analyze",
+        ...inputs,
+        ...TWO,
+        "--concurrency",
+        "2",
+        "--ndjson",
+        ...fakeModel(),
+        ...connect(),
+      ],
+      { env: { OPENAI_API_KEY: API_KEY } },
+    );
+    await until(
+      () => fake.requests.filter((r) => r.endedAt !== undefined).length >= 2,
+      30_000,
+      "two fast answers",
+    );
+    const submitted = parseNdjson(proc.stdout)[0] as { job: string };
+    await new Promise((r) => setTimeout(r, 500));
+    const cancel = await cli(["cancel", submitted.job, "--json"]);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    const watched = await proc.done;
+    expect(watched.code, watched.stderr).toBe(1);
+    const events = parseNdjson(watched.stdout);
+    const last = events.at(-1) as { type: string; status: string; result: Item[] };
+    expect(last).toMatchObject({ type: "job.done", status: "cancelled" });
+
+    const attached = await cli(["attach", submitted.job, "--json"]);
+    expect(attached.code).toBe(1);
+    const items = JSON.parse(attached.stdout) as Item[];
+    expect(items.map((i) => i.input)).toEqual(inputs);
+    for (const item of items.slice(0, 2)) {
+      expect(item.status).toBe("cancelled");
+      expect(item.notRun).toBeUndefined();
+      expect(Object.keys(item.result ?? {})).toEqual(["fast"]);
+      expect(item.errors.slow?.message).toMatch(/cancelled/);
+    }
+    expect(items[2]).toMatchObject({ status: "failed", notRun: true, job: null });
+    expect(items[2]!.errors.input?.message).toMatch(/not run.*cancelled/);
+    expect(last.result).toEqual(items);
+
+    const status = await cli(["status", submitted.job, "--json"]);
+    const children = (JSON.parse(status.stdout) as { children: { state: string }[] }).children;
+    expect(children.map((c) => c.state)).toEqual(["cancelled", "cancelled", "cancelled"]);
+
+    // Restate's own record of the batch says it was cancelled, not that it succeeded.
+    const rows = await restate.admin.query<{
+      completion_result: string;
+      completion_failure: string;
+    }>(
+      `SELECT completion_result, completion_failure FROM sys_invocation WHERE target_service_key = '${submitted.job}' AND target_handler_name = 'batch'`,
+    );
+    expect(rows[0]?.completion_result).toBe("failure");
+    expect(rows[0]?.completion_failure).toMatch(/409|[Cc]ancel/);
+  });
+});
