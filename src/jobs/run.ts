@@ -32,6 +32,8 @@ function invocationFinished(runtime: Runtime, invocationId: string): Promise<unk
 export interface FollowOptions {
   signal: AbortSignal;
   invocationId?: string;
+  /** The input's name in this command: a content-addressed job may have run under another name. */
+  input?: string;
 }
 
 /** Follows a job to its end and reports it; Ctrl-C stops the watching, never the job. */
@@ -61,6 +63,8 @@ export async function followJob(
     }
     throw error;
   }
+  if (options.input !== undefined && result.kind !== "batch")
+    result = { ...result, input: options.input };
   reporter.result(result);
   reporter.note(summaryLine(job, result));
   if (runtime.mode !== "ephemeral") {
@@ -119,5 +123,6 @@ export async function runSubmission(
   return followJob(runtime, submitted.job, reporter, {
     signal,
     invocationId: submitted.invocationId,
+    ...(submission.kind !== "batch" ? { input } : {}),
   });
 }

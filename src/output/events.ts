@@ -3,7 +3,8 @@ import type { ErrorData, JobKind, JobStatus, TaskKind, Usage } from "../../servi
 /** The NDJSON event schema (SPEC.md "Output"); bump `v` on any breaking change. */
 export const EVENT_SCHEMA_VERSION = 1;
 
-export type EventBody =
+/** In a batch, every per-input event names its input (`input`), as the user wrote it. */
+export type EventBody = (
   | { type: "job.submitted"; kind: JobKind; input: string; model: string }
   | { type: "job.attached"; kind: JobKind; input: string }
   | { type: "task.queued"; task: string; name: string; kind: TaskKind; args?: unknown }
@@ -26,7 +27,8 @@ export type EventBody =
       /** USD, when the config has a price for the model. */
       cost?: number;
       errors?: Record<string, ErrorData>;
-    };
+    }
+) & { input?: string };
 
 export type PagentEvent = EventBody & { v: typeof EVENT_SCHEMA_VERSION; job: string; ts: string };
 

@@ -11,9 +11,13 @@ import type { FinalResult, Reporter, Streams } from "./reporter.js";
 import type { Terminal } from "./terminal.js";
 
 interface Line {
+  /** The batch input the task belongs to. */
+  input?: string;
   name: string;
   text: string;
   state: "queued" | "running" | "retrying" | "done" | "failed";
+  /** "2/5" while retrying. */
+  attempt?: string;
 }
 
 export function formatMs(ms: number | undefined): string {
@@ -86,8 +90,9 @@ export class HumanReporter implements Reporter {
   /** Results may go to a file while progress goes to the terminal: each stream gets its own colour. */
   private readonly out: ChalkInstance;
   private readonly lines = new Map<string, Line>();
+  /** A batch's inputs in the order they started, and whether each has its own `job.done` yet. */
+  private readonly inputs = new Map<string, boolean>();
   private readonly spinner: Ora | undefined;
-  private batchDone = 0;
 
   constructor(
     private readonly streams: Streams,
@@ -109,16 +114,25 @@ export class HumanReporter implements Reporter {
   event(job: string, body: EventBody): void {
     if (this.quiet) return;
     if (body.type === "job.done") {
-      this.batchDone++;
-      for (const key of [...this.lines.keys()])
-        if (key.startsWith(`${job}/`) && this.lines.size > 12) this.lines.delete(key);
+      if (body.input === undefined) return;
+      this.inputs.set(body.input, true);
+      this.render();
       return;
     }
     if (!("task" in body)) return;
     const described = describeEvent(body);
     if (!described) return;
-    const key = `${job}/${body.task}`;
-    const line = { name: body.name, ...described };
+    if (body.input !== undefined && !this.inputs.has(body.input))
+      this.inputs.set(body.input, false);
+    const key = `${body.input ?? ""}\0${job}/${body.task}`;
+    const line: Line = {
+      ...(body.input !== undefined ? { input: body.input } : {}),
+      name: body.name,
+      ...described,
+      ...(body.type === "task.retrying"
+        ? { attempt: `${body.attempt}${body.maxAttempts ? `/${body.maxAttempts}` : ""}` }
+        : {}),
+    };
     this.lines.set(key, line);
     if (this.spinner) {
       this.render();
@@ -151,14 +165,63 @@ export class HumanReporter implements Reporter {
         : line.state === "retrying"
           ? this.chalk.yellow(line.text)
           : line.text;
-    return `${this.icon(line.state)} ${this.chalk.bold(name)} ${text}`;
+    const input = line.input !== undefined ? `${this.chalk.bold(line.input)} ` : "";
+    return `${this.icon(line.state)} ${input}${this.chalk.bold(name)} ${text}`;
+  }
+
+  /** A batch input's tasks on one line: `✔ notes.txt  sentiment ✔  summary ↻ 2/5`. */
+  private inputLine(input: string): { state: Line["state"]; text: string } {
+    const tasks = [...this.lines.values()].filter((l) => l.input === input);
+    const has = (state: Line["state"]) => tasks.some((t) => t.state === state);
+    const state: Line["state"] = has("failed")
+      ? "failed"
+      : has("retrying")
+        ? "retrying"
+        : has("running")
+          ? "running"
+          : tasks.length > 0 && tasks.every((t) => t.state === "done")
+            ? "done"
+            : "queued";
+    const parts = tasks.map(
+      (t) => `${t.name} ${this.icon(t.state)}${t.attempt ? ` ${t.attempt}` : ""}`,
+    );
+    return { state, text: `${this.icon(state)} ${this.chalk.bold(input)}  ${parts.join("  ")}` };
+  }
+
+  /** Every row of the live view: one per task, or in a batch one per input. */
+  private rows(): { state: Line["state"]; text: string }[] {
+    if (this.inputs.size === 0)
+      return [...this.lines.values()].map((l) => ({ state: l.state, text: this.paint(l) }));
+    return [...this.inputs.keys()].map((input) => this.inputLine(input));
   }
 
   private render(): void {
     if (!this.spinner) return;
-    const lines = [...this.lines.values()].map((l) => this.paint(l));
-    const head = this.batchDone > 0 ? `${this.batchDone} job(s) done` : "working";
-    this.spinner.text = [head, ...lines].join("\n");
+    let rows = this.rows();
+    let head = "working";
+    if (this.inputs.size > 0) {
+      const tasks = [...this.lines.values()];
+      const count = (state: Line["state"]) => tasks.filter((t) => t.state === state).length;
+      const doneInputs = [...this.inputs.values()].filter(Boolean).length;
+      head = [
+        `${doneInputs}/${this.inputs.size} inputs finished`,
+        `${count("done")}/${tasks.length} tasks done`,
+        count("failed") > 0 ? `${count("failed")} failed` : "",
+      ]
+        .filter(Boolean)
+        .join(" · ");
+    }
+    // A view taller than the terminal cannot be redrawn: keep what still moves, count the rest.
+    const room = Math.max(3, ((this.streams.stderr as { rows?: number }).rows ?? 24) - 3);
+    if (rows.length > room) {
+      const moving = rows.filter((r) => r.state !== "done");
+      const shown = moving.slice(0, room - 1);
+      rows = [
+        ...shown,
+        { state: "done", text: this.chalk.dim(`… ${rows.length - shown.length} more`) },
+      ];
+    }
+    this.spinner.text = [head, ...rows.map((r) => r.text)].join("\n");
     if (!this.spinner.isSpinning) this.spinner.start();
   }
 
@@ -171,8 +234,8 @@ export class HumanReporter implements Reporter {
   private stopSpinner(): void {
     if (this.spinner?.isSpinning) {
       this.spinner.stop();
-      // Leave the final state of each task on screen.
-      for (const line of this.lines.values()) this.streams.stderr.write(`${this.paint(line)}\n`);
+      // Leave the final state of every task (in a batch: every input) on screen.
+      for (const row of this.rows()) this.streams.stderr.write(`${row.text}\n`);
     }
   }
 

@@ -160,3 +160,37 @@ describe("batch cancel", () => {
     expect(rows[0]?.completion_failure).toMatch(/409|[Cc]ancel/);
   });
 });
+
+describe("input names", () => {
+  const ONE = ["--analysis", "one=Say one thing", "--only", "one"];
+
+  it("inputs with equal bytes keep their own names, entries and events; stdin is -", async () => {
+    const same = `Same bytes ${process.pid}-${Date.now()}: the release went fine.`;
+    const [a, b, c] = files(3, (i) => (i < 2 ? same : `Other bytes ${i} ${Date.now()}`));
+    const run = await cli(["analyze", a!, b!, c!, ...ONE, "--ndjson", ...fakeModel()]);
+    expect(run.code, run.stderr).toBe(0);
+    const events = parseNdjson(run.stdout) as { type: string; input?: string; job: string }[];
+    const batch = events[0]!.job;
+    const perInput = events.filter((e) => e.job !== batch);
+    expect(perInput.length).toBeGreaterThan(0);
+    for (const event of perInput) expect([a, b, c]).toContain(event.input);
+    const done = perInput.filter((e) => e.type === "job.done").map((e) => e.input);
+    expect(done.sort()).toEqual([a, b, c].sort());
+    const final = events.at(-1) as unknown as { result: Item[] };
+    expect(final.result.map((i) => i.input)).toEqual([a, b, c]);
+    expect(final.result[0]!.job).toBe(final.result[1]!.job);
+    // The shared job ran once.
+    expect(fake.requests).toHaveLength(2);
+
+    // Without a TTY, every per-input progress line names its input.
+    const human = await cli(["analyze", a!, c!, ...ONE, "--fresh", ...fakeModel()]);
+    expect(human.code, human.stderr).toBe(0);
+    const progress = human.stderr.split("\n").filter((l) => /^[›✔✖↻] /.test(l));
+    expect(progress.length).toBeGreaterThan(0);
+    for (const line of progress) expect(line.includes(a!) || line.includes(c!), line).toBe(true);
+
+    const stdin = await cli(["analyze", "-", ...ONE, "--json", ...fakeModel()], { input: same });
+    expect(stdin.code, stdin.stderr).toBe(0);
+    expect((JSON.parse(stdin.stdout) as Item).input).toBe("-");
+  });
+});
