@@ -317,6 +317,7 @@ export function createJob(tasks: Tasks) {
               output: value.output,
               ms: value.ms,
               usage: value.usage,
+              ...(value.attempts !== undefined ? { attempts: value.attempts } : {}),
             });
             result[task.name] = value.output;
             usage = addUsage(usage, value.usage);
@@ -451,6 +452,7 @@ export function createJob(tasks: Tasks) {
           state: "done",
           ms: outcome.ms,
           usage: outcome.usage,
+          ...(outcome.attempts !== undefined ? { attempts: outcome.attempts } : {}),
           output:
             outcome.toolCalls.length > 0
               ? { toolCalls: outcome.toolCalls.length }

@@ -4,6 +4,7 @@ import { schemaName, validateAnswer } from "./analyses.js";
 import {
   callChat,
   toStored,
+  unavailableAfterRetries,
   type ChatOutcome,
   type Credentials,
   type ToolSpec,
@@ -40,6 +41,8 @@ export interface AnalysisOutcome {
   usage: Usage;
   ms: number;
   llmCalls: number;
+  /** Requests sent to the provider, retries included (see {@link llmStep}). */
+  attempts?: number;
 }
 
 export interface LlmTurnRequest {
@@ -105,6 +108,41 @@ export function withInvalidToolCalls(outcome: ChatOutcome): ChatOutcome {
   };
 }
 
+/** Provider requests of the LLM steps now running in this endpoint, by invocation and step. */
+const stepAttempts = new Map<string, number>();
+
+/**
+ * One LLM call as a durable step. Its result records how many requests it took (Restate's
+ * invocation table forgets an invocation's retry count once it completes, and `pagent status` shows
+ * it after that); the count lives in this process, so a step retried across an endpoint restart
+ * counts from there. A step that exhausts its retries without reaching the provider fails as
+ * "provider unavailable".
+ */
+async function llmStep(
+  ctx: restate.Context,
+  name: string,
+  call: () => Promise<ChatOutcome>,
+  retry: RetrySettings,
+): Promise<ChatOutcome> {
+  const key = `${ctx.request().id}/${name}`;
+  try {
+    return await ctx.run(
+      name,
+      async () => {
+        const attempts = (stepAttempts.get(key) ?? 0) + 1;
+        stepAttempts.set(key, attempts);
+        const outcome = await call();
+        stepAttempts.delete(key);
+        return { ...outcome, attempts };
+      },
+      stepRetryPolicy(retry),
+    );
+  } catch (error) {
+    stepAttempts.delete(key);
+    throw unavailableAfterRetries(error);
+  }
+}
+
 /**
  * Each task is its own invocation, so a task that fails and retries never replays a sibling:
  * a retryable failure inside one invocation would discard every `ctx.run` still in flight beside it.
@@ -122,6 +160,7 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
         ]);
         let usage = ZERO_USAGE;
         let ms = 0;
+        let attempts = 0;
         let lastError = "";
         for (let round = 1; round <= MAX_VALIDATION_ROUNDS; round++) {
           if (round > 1 && req.tokenBudget !== undefined && usage.total >= req.tokenBudget) {
@@ -129,7 +168,8 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
               `token budget exhausted (${usage.total} of --max-tokens-total ${req.tokenBudget} tokens used) before asking again: ${lastError}`,
             );
           }
-          const outcome = await ctx.run(
+          const outcome = await llmStep(
+            ctx,
             `llm ${req.analysis.name} #${round}`,
             () =>
               callChat(
@@ -147,12 +187,13 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
                 ctx.request().attemptCompletedSignal,
                 limiters,
               ),
-            stepRetryPolicy(req.retry),
+            req.retry,
           );
           usage = addUsage(usage, outcome.usage);
           ms += outcome.ms;
+          attempts += outcome.attempts ?? 1;
           const verdict = validateAnswer(req.analysis, outcome.content);
-          if (verdict.ok) return { output: verdict.value, usage, ms, llmCalls: round };
+          if (verdict.ok) return { output: verdict.value, usage, ms, llmCalls: round, attempts };
           lastError = verdict.error;
           messages.push(
             outcome.message,
@@ -170,7 +211,8 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
 
       llmTurn: async (ctx: restate.Context, req: LlmTurnRequest): Promise<ChatOutcome> =>
         withInvalidToolCalls(
-          await ctx.run(
+          await llmStep(
+            ctx,
             `llm turn ${req.turn}`,
             () =>
               callChat(
@@ -185,7 +227,7 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
                 ctx.request().attemptCompletedSignal,
                 limiters,
               ),
-            stepRetryPolicy(req.retry),
+            req.retry,
           ),
         ),
 

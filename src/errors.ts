@@ -15,7 +15,7 @@ export const EXIT_CODE_HELP = `Exit codes:
   1    the job failed (no usable result)
   2    usage error or bad input (unknown flag, missing file, empty or binary input, no model configured)
   3    partial: some tasks failed, the others' results are printed
-  69   Restate or the model provider is unavailable
+  69   Restate is unavailable, or the model provider is (every task failed unreachable or on 5xx)
   130  interrupted while watching; the job goes on (pagent attach JOB)`;
 
 /** An error the user can act on: its message is printed as one line, with its exit code. */

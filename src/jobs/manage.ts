@@ -2,7 +2,7 @@ import type { JobStatus, JobView, TaskView, Usage } from "../../services/types.j
 import { JOB_SERVICE } from "../../services/types.js";
 import { EXIT, PagentError } from "../errors.js";
 import { sqlString, type AdminClient } from "../restate/admin.js";
-import { failureLine } from "./progress.js";
+import { attemptOf, failureLine } from "./progress.js";
 import { readInvocations, readViews } from "./watch.js";
 
 /** One row of `pagent jobs`. */
@@ -109,7 +109,11 @@ export async function jobStatus(admin: AdminClient, job: string): Promise<JobSta
         name: task.name,
         kind: task.kind,
         state: task.state,
-        attempts: row?.retry_count ?? null,
+        // Live while the task runs; once it finished, what the job recorded from its result.
+        attempts:
+          task.state === "running" && row?.retry_count !== undefined
+            ? attemptOf(row, view.maxAttempts)
+            : (task.attempts ?? null),
         lastError: task.error?.message ?? failureLine(row?.last_failure) ?? null,
         ms: task.ms ?? null,
         usage: task.usage ?? null,

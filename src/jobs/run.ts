@@ -1,5 +1,10 @@
 import * as clients from "@restatedev/restate-sdk-clients";
-import type { BatchResult, JobResult } from "../../services/types.js";
+import {
+  PROVIDER_UNAVAILABLE,
+  type BadInputResult,
+  type BatchResult,
+  type JobResult,
+} from "../../services/types.js";
 import { EXIT, InterruptedError, UnavailableError, type ExitCode } from "../errors.js";
 import type { Reporter } from "../output/reporter.js";
 import { summaryLine } from "../output/human.js";
@@ -7,7 +12,16 @@ import type { Runtime } from "../restate/runtime.js";
 import { submitJob, type Submission, type Submitted } from "./client.js";
 import { watchJob } from "./watch.js";
 
+/** Every task of the job failed because the provider could not be reached (or only answered 5xx). */
+function providerUnavailable(result: JobResult | BatchResult | BadInputResult): boolean {
+  if (result.status !== "failed") return false;
+  if ("items" in result) return result.items.every(providerUnavailable);
+  const errors: { code?: number }[] = Object.values(result.errors);
+  return errors.length > 0 && errors.every((e) => e.code === PROVIDER_UNAVAILABLE);
+}
+
 export function exitCodeFor(result: JobResult | BatchResult): ExitCode {
+  if (providerUnavailable(result)) return EXIT.unavailable;
   switch (result.status) {
     case "done":
       return EXIT.ok;
@@ -67,12 +81,15 @@ export async function followJob(
     result = { ...result, input: options.input };
   reporter.result(result);
   reporter.note(summaryLine(job, result));
+  const code = exitCodeFor(result);
+  if (code === EXIT.unavailable)
+    reporter.note(`the model provider is unavailable; see the errors above`);
   if (runtime.mode !== "ephemeral") {
     const invocation = options.invocationId ? `/invocations/${options.invocationId}` : "";
     reporter.note(`Restate UI: ${runtime.uiUrl}${invocation}`);
   }
   reporter.close();
-  return exitCodeFor(result);
+  return code;
 }
 
 /**

@@ -194,3 +194,80 @@ describe("input names", () => {
     expect((JSON.parse(stdin.stdout) as Item).input).toBe("-");
   });
 });
+
+describe("provider failures", () => {
+  const ONE = ["--analysis", "one=Say one thing", "--only", "one"];
+
+  it("an unreachable provider exits 69 naming the base URL, never the key; a 4xx stays the job's failure", async () => {
+    const [a, b] = files(2);
+    const dead = "http://127.0.0.1:1/v1";
+    const single = await cli([
+      "analyze",
+      a!,
+      ...ONE,
+      "--model",
+      "m",
+      "--base-url",
+      dead,
+      "--retries",
+      "2",
+    ]);
+    expect(single.code, single.stderr).toBe(69);
+    expect(single.stdout + single.stderr).toContain(dead);
+    expect(single.stdout + single.stderr).toMatch(/--base-url/);
+    expect(single.stdout + single.stderr).not.toContain(API_KEY);
+
+    const batch = await cli([
+      "analyze",
+      a!,
+      b!,
+      ...ONE,
+      "--model",
+      "m",
+      "--base-url",
+      dead,
+      "--retries",
+      "2",
+      "--json",
+    ]);
+    expect(batch.code, batch.stderr).toBe(69);
+    const items = JSON.parse(batch.stdout) as Item[];
+    for (const item of items) expect(item.errors.one?.message).toContain(`unreachable at ${dead}`);
+
+    fake.setResponder(() => ({ status: 401 }));
+    const refused = await cli(["analyze", a!, ...ONE, "--fresh", ...fakeModel()]);
+    expect(refused.code, refused.stderr).toBe(1);
+  });
+
+  it("each failed attempt is one task.retrying, numbered as the provider saw it; status keeps the attempts", async () => {
+    const [a] = files(1);
+    const seen = new Map<string, number>();
+    fake.setResponder((req) => {
+      const n = (seen.get(req.system) ?? 0) + 1;
+      seen.set(req.system, n);
+      return n === 1 ? { status: 500 } : schemaAnswer(req);
+    });
+    const run = await cli(["analyze", a!, "--ndjson", ...fakeModel()]);
+    expect(run.code, run.stderr).toBe(0);
+    const events = parseNdjson(run.stdout) as {
+      type: string;
+      name?: string;
+      attempt?: number;
+      maxAttempts?: number;
+    }[];
+    expect(fake.requests).toHaveLength(6);
+    const retrying = events.filter((e) => e.type === "task.retrying");
+    expect(retrying.map((e) => `${e.name}#${e.attempt}`).sort()).toEqual([
+      "key-points#1",
+      "sentiment#1",
+      "summary#1",
+    ]);
+    for (const e of events) if (e.attempt !== undefined) expect(e.attempt).toBeLessThanOrEqual(5);
+    const job = (events[0] as unknown as { job: string }).job;
+    const status = await cli(["status", job, "--json"]);
+    const tasks = (JSON.parse(status.stdout) as { tasks: { attempts: number | null }[] }).tasks;
+    expect(tasks.map((t) => t.attempts)).toEqual([2, 2, 2]);
+    const human = await cli(["status", job]);
+    expect(human.stdout).toMatch(/sentiment\s+analysis\s+done\s+2\s/);
+  });
+});
