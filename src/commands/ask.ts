@@ -15,12 +15,13 @@ interface AskFlags {
   system?: string;
   maxSteps?: string;
   tools?: string;
-  allowRoot: string[];
-  allowHost: string[];
+  allowRoot?: string[];
+  allowHost?: string[];
   id?: string;
 }
 
-const collect = (value: string, all: string[]) => [...all, value];
+/** A repeatable flag; no default value, so help does not print `(default: [])` after our own default. */
+const collect = (value: string, all: string[] | undefined) => [...(all ?? []), value];
 
 /** Tool selection and confinement for an agent job; everything here is recorded in the job. */
 export function toolsConfig(file: ConfigFile, flags: AskFlags, cwd: string): ToolsConfig {
@@ -57,7 +58,7 @@ export function toolsConfig(file: ConfigFile, flags: AskFlags, cwd: string): Too
   if (unknown.length > 0) {
     throw new UsageError(`unknown tool ${unknown.join(", ")}; available: ${available.join(", ")}`);
   }
-  const roots = [...flags.allowRoot, ...(file.allowRoots ?? [])];
+  const roots = [...(flags.allowRoot ?? []), ...(file.allowRoots ?? [])];
   const allowRoots = (roots.length > 0 ? roots : [cwd]).map((root) => {
     try {
       return realpathSync(path.resolve(cwd, root));
@@ -68,7 +69,7 @@ export function toolsConfig(file: ConfigFile, flags: AskFlags, cwd: string): Too
   return {
     enabled,
     allowRoots,
-    allowHosts: [...flags.allowHost, ...(file.allowHosts ?? [])],
+    allowHosts: [...(flags.allowHost ?? []), ...(file.allowHosts ?? [])],
     commands,
     cwd,
   };
@@ -88,14 +89,8 @@ export function registerAsk(program: Command, app: App): void {
       "--allow-root <dir>",
       "directory read_file/list_files may read (repeatable; default: cwd)",
       collect,
-      [],
     )
-    .option(
-      "--allow-host <host>",
-      "host http_get may fetch (repeatable; default: none)",
-      collect,
-      [],
-    )
+    .option("--allow-host <host>", "host http_get may fetch (repeatable; default: none)", collect)
     .option("--id <key>", "job id; the same id attaches to the same job (default: a new job)")
     .action(async (promptArg: string | undefined, flags: AskFlags, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());

@@ -2,7 +2,14 @@ import type { Command } from "commander";
 import { parsePositiveInt } from "../config.js";
 import { commandContext, type App, type CommandContext } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
-import { cancelJob, jobStatus, listJobs, requireView, type StatusFilter } from "../jobs/manage.js";
+import {
+  cancelJob,
+  jobStatus,
+  listJobs,
+  requireView,
+  STATUS_FILTERS,
+  type StatusFilter,
+} from "../jobs/manage.js";
 import { followJob } from "../jobs/run.js";
 import { checkJobId } from "../jobs/ids.js";
 import { formatMs } from "../output/human.js";
@@ -51,13 +58,16 @@ export function registerJobCommands(program: Command, app: App): void {
 
   program
     .command("jobs")
-    .description("list recent jobs: id, kind, status, age, tasks done/failed/total")
-    .option("--status <status>", "only jobs that are running, failed or done")
+    .description("list recent jobs: id, kind, status, age, tasks done/failed/total (--json too)")
+    .option(
+      "--status <status>",
+      `only jobs that are ${STATUS_FILTERS.slice(0, -1).join(", ")} or ${STATUS_FILTERS.at(-1)} (failed includes partial and cancelled)`,
+    )
     .option("--limit <n>", "at most this many (default 20)")
     .action(async (flags: { status?: string; limit?: string }, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());
-      if (flags.status && !["running", "failed", "done"].includes(flags.status)) {
-        throw new UsageError(`--status takes running, failed or done, not "${flags.status}"`);
+      if (flags.status && !(STATUS_FILTERS as readonly string[]).includes(flags.status)) {
+        throw new UsageError(`--status takes ${STATUS_FILTERS.join(", ")}, not "${flags.status}"`);
       }
       const runtime = await ctx.openRuntime();
       const limit = flags.limit ? parsePositiveInt(flags.limit, "--limit") : 20;

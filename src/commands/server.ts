@@ -98,7 +98,7 @@ function printStatus(ctx: CommandContext, status: ServerStatus): void {
 export function registerServer(program: Command, app: App): void {
   const server = program
     .command("server")
-    .description("manage the embedded Restate server and pagent endpoint");
+    .description("manage the embedded Restate server and pagent endpoint (--json too)");
   const embeddedOnly = (ctx: CommandContext) => {
     if (ctx.config.mode !== "embedded") {
       throw new UsageError(

@@ -16,12 +16,15 @@ export interface JobSummary {
   tasks: { done: number; failed: number; total: number };
 }
 
-export type StatusFilter = "running" | "failed" | "done";
+export const STATUS_FILTERS = ["running", "done", "failed", "partial", "cancelled"] as const;
+export type StatusFilter = (typeof STATUS_FILTERS)[number];
 
 const FILTERS: Record<StatusFilter, JobStatus[]> = {
   running: ["running"],
   done: ["done"],
   failed: ["failed", "partial", "cancelled"],
+  partial: ["partial"],
+  cancelled: ["cancelled"],
 };
 
 function counts(view: JobView): JobSummary["tasks"] {

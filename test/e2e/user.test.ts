@@ -3,11 +3,18 @@
  * an unreachable provider exits 69, retry counts match the provider's log, batch progress names its
  * input. One restate-server, one `pagent serve` and one fake OpenAI server for the whole file.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { parseNdjson, runCli, spawnCli, type CliOptions, type CliResult } from "../helpers/cli.js";
+import {
+  parseNdjson,
+  REPO_ROOT,
+  runCli,
+  spawnCli,
+  type CliOptions,
+  type CliResult,
+} from "../helpers/cli.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
 import { analysisOfSystem, schemaAnswer } from "../helpers/request-log.js";
 import {
@@ -269,5 +276,28 @@ describe("provider failures", () => {
     expect(tasks.map((t) => t.attempts)).toEqual([2, 2, 2]);
     const human = await cli(["status", job]);
     expect(human.stdout).toMatch(/sentiment\s+analysis\s+done\s+2\s/);
+  });
+});
+
+describe("usage", () => {
+  it("bare pagent prints the usage on stdout and exits 0; subcommand help lists the global options", async () => {
+    const bare = await runCli([]);
+    expect(bare.code, bare.stderr).toBe(0);
+    expect(bare.stderr).toBe("");
+    expect(bare.stdout).toMatch(/Commands:[\s\S]*analyze[\s\S]*ask/);
+    expect(bare.stdout).toContain("--model");
+    for (const command of ["analyze", "ask", "jobs", "server", "status"]) {
+      const help = await runCli([command, "--help"]);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/--json/);
+      expect(help.stdout).toMatch(/--model/);
+      expect(help.stdout).not.toMatch(/\(default: [^)]*\)\s*\(default:/);
+    }
+    // The exit codes in --help are README's table, code by code.
+    const readme = readFileSync(path.join(REPO_ROOT, "README.md"), "utf8");
+    const table = [...readme.matchAll(/^\| (\d+) +\| (.+?) +\|$/gm)].map((m) => m[1]);
+    const listed = [...bare.stdout.matchAll(/^ {2}(\d+) {2,}/gm)].map((m) => m[1]);
+    expect(listed).toEqual(table);
+    expect((await runCli(["jobs", "--status", "bogus"])).code).toBe(2);
   });
 });
