@@ -360,11 +360,17 @@ export function createJob(tasks: Tasks) {
           status: cancelled ? "cancelled" : statusOf(done, failed),
           input: req.input,
           model: modelLabel(req.model),
-          // In the order the analyses were asked for, not the order they finished in.
-          result: Object.fromEntries(
-            view.tasks.filter((t) => t.name in result).map((t) => [t.name, result[t.name]]),
+          // In the order the analyses were asked for, not the order they finished in; a
+          // cancelled job that finished nothing has no result rather than an empty one.
+          result:
+            cancelled && done === 0
+              ? null
+              : Object.fromEntries(
+                  view.tasks.filter((t) => t.name in result).map((t) => [t.name, result[t.name]]),
+                ),
+          errors: Object.fromEntries(
+            view.tasks.filter((t) => t.name in errors).map((t) => [t.name, errors[t.name]!]),
           ),
-          errors,
           usage,
           ms: (await ctx.date.now()) - view.createdAt,
         },

@@ -64,6 +64,9 @@ export function commandContext(app: App, flags: GlobalFlags): CommandContext {
         adminUrls: config.adminUrls,
         apiKey: config.apiKey,
         version: app.buildId,
+        notice: (line) => {
+          if (!config.quiet) app.stderr.write(`pagent: ${line}\n`);
+        },
       });
       app.onExit(() => runtime.close());
       return runtime;

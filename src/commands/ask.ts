@@ -75,6 +75,11 @@ export function toolsConfig(file: ConfigFile, flags: AskFlags, cwd: string): Too
   };
 }
 
+function promptStart(prompt: string, max = 40): string {
+  const flat = prompt.replace(/\s+/g, " ").trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
 export function registerAsk(program: Command, app: App): void {
   program
     .command("ask")
@@ -106,7 +111,8 @@ export function registerAsk(program: Command, app: App): void {
         throw new UsageError("the prompt is empty; say what the agent should do");
       const request: AskRequest = {
         job: flags.id ? checkJobId(flags.id) : randomId("ask"),
-        input: promptArg === undefined || promptArg === "-" ? "-" : "prompt",
+        // How `pagent jobs` and the result name the job: the start of the prompt, or - for stdin.
+        input: promptArg === undefined || promptArg === "-" ? "-" : promptStart(prompt),
         prompt,
         ...(flags.system ? { system: flags.system } : {}),
         maxSteps: flags.maxSteps ? parsePositiveInt(flags.maxSteps, "--max-steps") : 8,

@@ -12,7 +12,7 @@ import {
 } from "../jobs/manage.js";
 import { followJob } from "../jobs/run.js";
 import { checkJobId } from "../jobs/ids.js";
-import { formatMs } from "../output/human.js";
+import { formatMs, short } from "../output/human.js";
 import { withRecovery } from "../restate/runtime.js";
 
 function print(ctx: CommandContext, json: unknown, human: () => string): void {
@@ -108,7 +108,7 @@ export function registerJobCommands(program: Command, app: App): void {
             ? table([
                 ["TASK", "KIND", "STATE", "ATTEMPTS", "TIME", "TOKENS", "LAST ERROR"],
                 ...report.tasks.map((t) => [
-                  t.name,
+                  t.args !== undefined ? `${t.name} ${short(t.args, 50)}` : t.name,
                   t.kind,
                   t.state,
                   t.attempts === null ? "-" : String(t.attempts),

@@ -67,7 +67,7 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
       version: state.endpoint?.version ?? null,
     },
     runningJobs: serverHealthy && admin ? await runningInvocations(admin) : null,
-    uiUrl: urls ? `${urls.adminUrl}/ui` : null,
+    uiUrl: serverRunning && urls ? `${urls.adminUrl}/ui` : null,
   };
 }
 

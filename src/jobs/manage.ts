@@ -74,6 +74,8 @@ export interface TaskStatus {
   task: string;
   name: string;
   kind: TaskView["kind"];
+  /** A tool call's arguments. */
+  args?: unknown;
   state: string;
   attempts: number | null;
   lastError: string | null;
@@ -111,6 +113,7 @@ export async function jobStatus(admin: AdminClient, job: string): Promise<JobSta
         task: task.id,
         name: task.name,
         kind: task.kind,
+        ...(task.args !== undefined ? { args: task.args } : {}),
         state: task.state,
         // Live while the task runs; once it finished, what the job recorded from its result.
         attempts:

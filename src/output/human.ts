@@ -42,13 +42,14 @@ export function summaryLine(job: string, result: BatchResult | JobResult): strin
     result.status,
     formatMs(result.ms),
     formatUsage(result.usage),
-    result.cost !== undefined ? formatCost(result.cost) : "",
+    // No tokens, no cost: `$0.0000` would only say nothing was asked.
+    result.cost !== undefined && result.usage.total > 0 ? formatCost(result.cost) : "",
   ]
     .filter(Boolean)
     .join(" · ");
 }
 
-function short(value: unknown, max = 80): string {
+export function short(value: unknown, max = 80): string {
   const text = typeof value === "string" ? value : JSON.stringify(value);
   const flat = (text ?? "").replace(/\s+/g, " ");
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
@@ -90,6 +91,9 @@ export class HumanReporter implements Reporter {
   /** Results may go to a file while progress goes to the terminal: each stream gets its own colour. */
   private readonly out: ChalkInstance;
   private readonly lines = new Map<string, Line>();
+  /** A tool call's arguments, from its task.queued: two `http_get` rows must not look the same. */
+  private readonly args = new Map<string, string>();
+  private readonly startedLines = new Map<string, Line>();
   /** A batch's inputs in the order they started, and whether each has its own `job.done` yet. */
   private readonly inputs = new Map<string, boolean>();
   private readonly spinner: Ora | undefined;
@@ -125,9 +129,12 @@ export class HumanReporter implements Reporter {
     if (body.input !== undefined && !this.inputs.has(body.input))
       this.inputs.set(body.input, false);
     const key = `${body.input ?? ""}\0${job}/${body.task}`;
+    if (body.type === "task.queued" && body.args !== undefined)
+      this.args.set(key, short(body.args, 50));
+    const args = this.args.get(key);
     const line: Line = {
       ...(body.input !== undefined ? { input: body.input } : {}),
-      name: body.name,
+      name: args !== undefined ? `${body.name} ${args}` : body.name,
       ...described,
       ...(body.type === "task.retrying"
         ? { attempt: `${body.attempt}${body.maxAttempts ? `/${body.maxAttempts}` : ""}` }
@@ -136,9 +143,21 @@ export class HumanReporter implements Reporter {
     this.lines.set(key, line);
     if (this.spinner) {
       this.render();
+    } else if (body.type === "task.started") {
+      // A poll reports a task that finished before it (`attach` to an old job) as started, then
+      // done: its `running` line is stale. Started lines wait until the poll's events are in.
+      this.startedLines.set(key, line);
+      queueMicrotask(() => this.flushStarted());
     } else if (body.type !== "task.queued") {
+      this.startedLines.delete(key);
       this.streams.stderr.write(`${this.paint(line)}\n`);
     }
+  }
+
+  private flushStarted(): void {
+    for (const line of this.startedLines.values())
+      this.streams.stderr.write(`${this.paint(line)}\n`);
+    this.startedLines.clear();
   }
 
   private icon(state: Line["state"]): string {
@@ -258,7 +277,9 @@ export class HumanReporter implements Reporter {
       const answer = (result.result as { answer: string | null }).answer;
       if (answer !== null) out.push(answer);
     } else {
-      for (const [name, value] of Object.entries(result.result as Record<string, unknown>)) {
+      for (const [name, value] of Object.entries(
+        (result.result ?? {}) as Record<string, unknown>,
+      )) {
         out.push(`${c.bold(name)}:`, indent(renderAnalysis(name, value)));
       }
     }
@@ -291,7 +312,23 @@ function indent(text: string): string {
     .join("\n");
 }
 
-/** Built-in analyses read as sentences; anything else as indented JSON. */
+/** Any JSON value as lines people read: `key: value`, lists as bullets, nesting by indentation. */
+function readable(value: unknown): string {
+  if (value === null || typeof value !== "object") return String(value);
+  const entries: [string | undefined, unknown][] = Array.isArray(value)
+    ? value.map((v) => [undefined, v])
+    : Object.entries(value);
+  if (entries.length === 0) return Array.isArray(value) ? "(none)" : "(empty)";
+  return entries
+    .map(([key, v]) => {
+      const head = key === undefined ? "•" : `${key}:`;
+      if (v === null || typeof v !== "object") return `${head} ${String(v)}`;
+      return `${head}\n${indent(readable(v))}`;
+    })
+    .join("\n");
+}
+
+/** Built-in analyses read as sentences; anything else as readable key/value lines. */
 export function renderAnalysis(name: string, value: unknown): string {
   const v = value as Record<string, unknown>;
   if (name === "sentiment" && typeof v?.label === "string") {
@@ -302,7 +339,7 @@ export function renderAnalysis(name: string, value: unknown): string {
   if (name === "summary" && typeof v?.summary === "string") return v.summary;
   if (v && typeof v === "object" && Object.keys(v).length === 1 && typeof v.result === "string")
     return v.result;
-  return JSON.stringify(value, null, 2);
+  return readable(value);
 }
 
 export { formatUsage };
