@@ -47,7 +47,12 @@ export function registerJobCommands(program: Command, app: App): void {
       checkJobId(job);
       const runtime = await ctx.openRuntime();
       const view = await withRecovery(runtime, () => requireView(runtime.admin, job));
-      ctx.reporter.event(job, { type: "job.attached", kind: view.kind, input: view.input });
+      ctx.reporter.event(job, {
+        type: "job.attached",
+        kind: view.kind,
+        input: view.input,
+        ...(view.children ? { inputs: view.children.length } : {}),
+      });
       app.finish(
         await followJob(runtime, job, ctx.reporter, {
           signal: app.signal,

@@ -118,14 +118,16 @@ export async function runSubmission(
   const submitted = await submitWithFailover(runtime, submission);
   const request = submission.request;
   const input = "input" in request ? request.input : `${request.items.length} inputs`;
+  const inputs = "items" in request ? { inputs: request.items.length } : {};
   reporter.event(
     submitted.job,
     submitted.existing
-      ? { type: "job.attached", kind: submission.kind, input }
+      ? { type: "job.attached", kind: submission.kind, input, ...inputs }
       : {
           type: "job.submitted",
           kind: submission.kind,
           input,
+          ...inputs,
           model:
             "model" in request
               ? request.model.name

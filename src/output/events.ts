@@ -4,9 +4,10 @@ import type { ErrorData, JobKind, JobStatus, TaskKind, Usage } from "../../servi
 export const EVENT_SCHEMA_VERSION = 1;
 
 /** In a batch, every per-input event names its input (`input`), as the user wrote it. */
-export type EventBody = (
-  | { type: "job.submitted"; kind: JobKind; input: string; model: string }
-  | { type: "job.attached"; kind: JobKind; input: string }
+export type EventBody = /** `inputs`: how many inputs a batch has. */
+(
+  | { type: "job.submitted"; kind: JobKind; input: string; model: string; inputs?: number }
+  | { type: "job.attached"; kind: JobKind; input: string; inputs?: number }
   | { type: "task.queued"; task: string; name: string; kind: TaskKind; args?: unknown }
   | { type: "task.started"; task: string; name: string; attempt: number }
   | {

@@ -94,6 +94,8 @@ export class HumanReporter implements Reporter {
   /** A tool call's arguments, from its task.queued: two `http_get` rows must not look the same. */
   private readonly args = new Map<string, string>();
   private readonly startedLines = new Map<string, Line>();
+  /** A batch's number of inputs, from its job.submitted / job.attached. */
+  private totalInputs: number | undefined;
   /** A batch's inputs in the order they started, and whether each has its own `job.done` yet. */
   private readonly inputs = new Map<string, boolean>();
   private readonly spinner: Ora | undefined;
@@ -117,6 +119,10 @@ export class HumanReporter implements Reporter {
 
   event(job: string, body: EventBody): void {
     if (this.quiet) return;
+    if ((body.type === "job.submitted" || body.type === "job.attached") && body.inputs) {
+      this.totalInputs = body.inputs;
+      return;
+    }
     if (body.type === "job.done") {
       if (body.input === undefined) return;
       this.inputs.set(body.input, true);
@@ -223,7 +229,7 @@ export class HumanReporter implements Reporter {
       const count = (state: Line["state"]) => tasks.filter((t) => t.state === state).length;
       const doneInputs = [...this.inputs.values()].filter(Boolean).length;
       head = [
-        `${doneInputs}/${this.inputs.size} inputs finished`,
+        `${doneInputs}/${this.totalInputs ?? this.inputs.size} inputs finished`,
         `${count("done")}/${tasks.length} tasks done`,
         count("failed") > 0 ? `${count("failed")} failed` : "",
       ]

@@ -208,35 +208,14 @@ describe("provider failures", () => {
   it("an unreachable provider exits 69 naming the base URL, never the key; a 4xx stays the job's failure", async () => {
     const [a, b] = files(2);
     const dead = "http://127.0.0.1:1/v1";
-    const single = await cli([
-      "analyze",
-      a!,
-      ...ONE,
-      "--model",
-      "m",
-      "--base-url",
-      dead,
-      "--retries",
-      "2",
-    ]);
+    const unreachable = ["--model", "m", "--base-url", dead, "--retries", "2"];
+    const single = await cli(["analyze", a!, ...ONE, ...unreachable]);
     expect(single.code, single.stderr).toBe(69);
     expect(single.stdout + single.stderr).toContain(dead);
     expect(single.stdout + single.stderr).toMatch(/--base-url/);
     expect(single.stdout + single.stderr).not.toContain(API_KEY);
 
-    const batch = await cli([
-      "analyze",
-      a!,
-      b!,
-      ...ONE,
-      "--model",
-      "m",
-      "--base-url",
-      dead,
-      "--retries",
-      "2",
-      "--json",
-    ]);
+    const batch = await cli(["analyze", a!, b!, ...ONE, ...unreachable, "--json"]);
     expect(batch.code, batch.stderr).toBe(69);
     const items = JSON.parse(batch.stdout) as Item[];
     for (const item of items) expect(item.errors.one?.message).toContain(`unreachable at ${dead}`);
