@@ -102,6 +102,12 @@ function errorData(failure: unknown): ErrorData {
   return { message: failure instanceof Error ? failure.message : String(failure) };
 }
 
+/** The requests a failed task took, as its Tasks invocation reported them (services/tasks.ts). */
+function attemptsOf(failure: unknown): { attempts?: number } {
+  const attempts = Number((failure as restate.TerminalError | undefined)?.metadata?.attempts);
+  return Number.isInteger(attempts) && attempts > 0 ? { attempts } : {};
+}
+
 function statusOf(done: number, failed: number): JobStatus {
   if (failed === 0) return "done";
   return done === 0 ? "failed" : "partial";
@@ -322,7 +328,11 @@ export function createJob(tasks: Tasks) {
             result[task.name] = value.output;
             usage = addUsage(usage, value.usage);
           } else {
-            Object.assign(task, { state: "failed", error: errorData(failure) });
+            Object.assign(task, {
+              state: "failed",
+              error: errorData(failure),
+              ...attemptsOf(failure),
+            });
             errors[task.name] = errorData(failure);
           }
           saveTask(ctx, task);
@@ -449,7 +459,11 @@ export function createJob(tasks: Tasks) {
           outcome = settled;
         } catch (failure) {
           if (failure instanceof restate.CancelledError) throw failure;
-          Object.assign(turnTask, { state: "failed", error: errorData(failure) });
+          Object.assign(turnTask, {
+            state: "failed",
+            error: errorData(failure),
+            ...attemptsOf(failure),
+          });
           error = errorData(failure);
           break;
         }

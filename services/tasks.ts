@@ -123,6 +123,8 @@ async function llmStep(
   name: string,
   call: () => Promise<ChatOutcome>,
   retry: RetrySettings,
+  /** Requests the task's earlier steps took, so a failure reports the task's total. */
+  before = 0,
 ): Promise<ChatOutcome> {
   const key = `${ctx.request().id}/${name}`;
   try {
@@ -138,9 +140,21 @@ async function llmStep(
       stepRetryPolicy(retry),
     );
   } catch (error) {
+    const attempts = before + (stepAttempts.get(key) ?? 0);
     stepAttempts.delete(key);
-    throw unavailableAfterRetries(error);
+    throw withAttempts(unavailableAfterRetries(error), attempts);
   }
+}
+
+/** A task's failure carries the requests it took as metadata, for `pagent status`. */
+function withAttempts(error: unknown, attempts: number): unknown {
+  if (!(error instanceof restate.TerminalError) || error instanceof restate.CancelledError)
+    return error;
+  if (attempts <= 0) return error;
+  return new restate.TerminalError(error.message, {
+    errorCode: error.code,
+    metadata: { ...error.metadata, attempts: String(attempts) },
+  });
 }
 
 /**
@@ -164,8 +178,11 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
         let lastError = "";
         for (let round = 1; round <= MAX_VALIDATION_ROUNDS; round++) {
           if (round > 1 && req.tokenBudget !== undefined && usage.total >= req.tokenBudget) {
-            throw new restate.TerminalError(
-              `token budget exhausted (${usage.total} of --max-tokens-total ${req.tokenBudget} tokens used) before asking again: ${lastError}`,
+            throw withAttempts(
+              new restate.TerminalError(
+                `token budget exhausted (${usage.total} of --max-tokens-total ${req.tokenBudget} tokens used) before asking again: ${lastError}`,
+              ),
+              attempts,
             );
           }
           const outcome = await llmStep(
@@ -188,6 +205,7 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
                 limiters,
               ),
             req.retry,
+            attempts,
           );
           usage = addUsage(usage, outcome.usage);
           ms += outcome.ms;
@@ -204,8 +222,11 @@ export function createTasks(credentials: Credentials, limiters?: RateLimiters) {
             ]),
           );
         }
-        throw new restate.TerminalError(
-          `the model gave no valid answer in ${MAX_VALIDATION_ROUNDS} tries: ${lastError}`,
+        throw withAttempts(
+          new restate.TerminalError(
+            `the model gave no valid answer in ${MAX_VALIDATION_ROUNDS} tries: ${lastError}`,
+          ),
+          attempts,
         );
       },
 

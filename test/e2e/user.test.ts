@@ -214,6 +214,11 @@ describe("provider failures", () => {
     expect(single.stdout + single.stderr).toContain(dead);
     expect(single.stdout + single.stderr).toMatch(/--base-url/);
     expect(single.stdout + single.stderr).not.toContain(API_KEY);
+    // A failed task keeps the attempts it took too.
+    const job = /job (an-\S+)/.exec(single.stderr)![1]!;
+    const status = await cli(["status", job, "--json"]);
+    const tasks = (JSON.parse(status.stdout) as { tasks: { attempts: number | null }[] }).tasks;
+    expect(tasks.map((t) => t.attempts)).toEqual([2]);
 
     const batch = await cli(["analyze", a!, b!, ...ONE, ...unreachable, "--json"]);
     expect(batch.code, batch.stderr).toBe(69);
