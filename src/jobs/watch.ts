@@ -137,8 +137,12 @@ async function pollOnce(
   const view = (await readViews(admin, [job])).get(job);
   if (!view) return undefined;
   // Per input, not per child job: inputs with equal bytes share a job but keep their own events.
+  // An input that never started (queued, or not run: cancelled with a reason) has no events.
   const open = (view.children ?? []).flatMap((c, index) =>
-    c.job && !finishedChildren.has(index) && c.state !== "queued"
+    c.job &&
+    !finishedChildren.has(index) &&
+    c.state !== "queued" &&
+    !(c.state === "cancelled" && c.error)
       ? [{ index, job: c.job, input: c.input }]
       : [],
   );

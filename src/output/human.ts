@@ -290,7 +290,12 @@ export class HumanReporter implements Reporter {
       }
     }
     for (const [name, error] of Object.entries(result.errors)) {
-      out.push(`${c.red.bold(name)}: ${c.red(`failed: ${error.message}`)}`);
+      out.push(
+        // A cancel is not a failure of the analysis: say what happened, without "failed".
+        result.status === "cancelled" && error.message.startsWith("cancelled")
+          ? `${c.yellow.bold(name)}: ${c.yellow(error.message)}`
+          : `${c.red.bold(name)}: ${c.red(`failed: ${error.message}`)}`,
+      );
     }
     return `${out.join("\n")}\n`;
   }

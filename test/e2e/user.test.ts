@@ -137,6 +137,12 @@ describe("batch cancel", () => {
     const events = parseNdjson(watched.stdout);
     const last = events.at(-1) as { type: string; status: string; result: Item[] };
     expect(last).toMatchObject({ type: "job.done", status: "cancelled" });
+    // The inputs that ran end with their own job.done; the one that never started has none.
+    const inputDone = events.filter((e) => e.type === "job.done" && "input" in e);
+    expect(inputDone.map((e) => [e.input, e.status]).sort()).toEqual([
+      [inputs[0], "cancelled"],
+      [inputs[1], "cancelled"],
+    ]);
 
     const attached = await cli(["attach", submitted.job, "--json"]);
     expect(attached.code).toBe(1);
