@@ -251,6 +251,17 @@ async function finishedResult<R>(ctx: restate.ObjectContext): Promise<R | undefi
 /** The code of Restate's CancelledError, as a caller sees it on a cancelled callee's failure. */
 const CANCELLED_CODE = 409;
 
+function isCancel(failure: unknown): boolean {
+  return (
+    failure instanceof restate.CancelledError ||
+    (failure instanceof restate.TerminalError && failure.code === CANCELLED_CODE)
+  );
+}
+
+const NOT_RUN_CANCELLED: ErrorData = {
+  message: "not run: the batch was cancelled before this input started",
+};
+
 /** A fan-out starts at most this many tasks at once: past ~200 in flight the SDK costs quadratic CPU. */
 const FAN_OUT_CHUNK = 100;
 
@@ -637,6 +648,10 @@ export function createJob(tasks: Tasks) {
         items[index] = { ...value, input: child.input };
         child.state =
           value.status === "done" ? "done" : value.status === "cancelled" ? "cancelled" : "failed";
+      } else if (isCancel(failure)) {
+        // Cancelled before its job started: nothing of it ran.
+        Object.assign(child, { state: "cancelled", error: NOT_RUN_CANCELLED });
+        missing.set(index, NOT_RUN_CANCELLED);
       } else {
         child.state = "failed";
         child.error = errorData(failure);
@@ -647,7 +662,7 @@ export function createJob(tasks: Tasks) {
     };
     /** A cancelled input's job fails its invocation as cancelled; its result is in its own state. */
     const cancelledResult = async (settled: Settled<JobResult>) =>
-      settled.failure instanceof restate.CancelledError || settled.failure?.code === CANCELLED_CODE
+      isCancel(settled.failure)
         ? ((await ctx.genericCall<null, JobResult | null>({
             service: JOB_SERVICE,
             method: "result",
@@ -725,11 +740,10 @@ export function createJob(tasks: Tasks) {
         const settled = await call;
         settleChild(index, settled.value ?? (await cancelledResult(settled)), settled.failure);
       }
-      const notRun = { message: "not run: the batch was cancelled before this input started" };
       for (const [index, child] of view.children.entries()) {
         if (child.state !== "queued") continue;
-        missing.set(index, notRun);
-        Object.assign(child, { state: "cancelled", error: notRun });
+        missing.set(index, NOT_RUN_CANCELLED);
+        Object.assign(child, { state: "cancelled", error: NOT_RUN_CANCELLED });
         saveChild(ctx, view, index);
       }
     }
