@@ -420,3 +420,39 @@ describe("createReporter: human", () => {
     expect(stdout.text).toBe("391\n");
   });
 });
+
+describe("human live view of a batch", () => {
+  it("groups tasks by input under a running total and leaves every input's row on screen", () => {
+    const { reporter, stderr } = setup("human", { color: false, stdoutColor: false, live: true });
+    const inputs = Array.from({ length: 6 }, (_, i) => `in-${i}.txt`);
+    const names = ["sentiment", "key-points", "summary"];
+    reporter.event("b-1", {
+      type: "job.submitted",
+      kind: "batch",
+      input: "6 inputs",
+      model: "m",
+      inputs: 6,
+    });
+    for (const [i, input] of inputs.entries()) {
+      for (const name of names) {
+        const task = { task: name, name, input };
+        reporter.event(`an-${i}`, { type: "task.queued", kind: "analysis", ...task });
+        reporter.event(`an-${i}`, { type: "task.started", attempt: 1, ...task });
+        reporter.event(`an-${i}`, { type: "task.done", output: {}, ...task });
+      }
+      reporter.event(`an-${i}`, { type: "job.done", status: "done", result: {}, usage, input });
+    }
+    reporter.close();
+    const rows = stderr.text
+      // eslint-disable-next-line no-control-regex
+      .replace(/\u001b\[[0-9;?]*[a-zA-Z]/g, "")
+      .trimEnd()
+      .split("\n")
+      .slice(-6);
+    // (The spinner's last frame is cleared with cursor codes, stripped here, so it may share a line.)
+    for (const [i, input] of inputs.entries())
+      expect(rows[i]!.endsWith(`✔ ${input}  sentiment ✔  key-points ✔  summary ✔`), rows[i]).toBe(
+        true,
+      );
+  });
+});
