@@ -98,6 +98,10 @@ export class HumanReporter implements Reporter {
   private totalInputs: number | undefined;
   /** A batch's inputs in the order they started, and whether each has its own `job.done` yet. */
   private readonly inputs = new Map<string, boolean>();
+  /** Each input's task lines (by the same keys as `lines`), so one input's row costs its own tasks. */
+  private readonly inputTasks = new Map<string, Map<string, Line>>();
+  private renderTimer: NodeJS.Timeout | undefined;
+  private renderedAt = 0;
   private readonly spinner: Ora | undefined;
 
   constructor(
@@ -132,8 +136,10 @@ export class HumanReporter implements Reporter {
     if (!("task" in body)) return;
     const described = describeEvent(body);
     if (!described) return;
-    if (body.input !== undefined && !this.inputs.has(body.input))
+    if (body.input !== undefined && !this.inputs.has(body.input)) {
       this.inputs.set(body.input, false);
+      this.inputTasks.set(body.input, new Map());
+    }
     const key = `${body.input ?? ""}\0${job}/${body.task}`;
     if (body.type === "task.queued" && body.args !== undefined)
       this.args.set(key, short(body.args, 50));
@@ -147,6 +153,7 @@ export class HumanReporter implements Reporter {
         : {}),
     };
     this.lines.set(key, line);
+    if (body.input !== undefined) this.inputTasks.get(body.input)!.set(key, line);
     if (this.spinner) {
       this.render();
     } else if (body.type === "task.started") {
@@ -196,7 +203,7 @@ export class HumanReporter implements Reporter {
 
   /** A batch input's tasks on one line: `✔ notes.txt  sentiment ✔  summary ↻ 2/5`. */
   private inputLine(input: string): { state: Line["state"]; text: string } {
-    const tasks = [...this.lines.values()].filter((l) => l.input === input);
+    const tasks = [...(this.inputTasks.get(input)?.values() ?? [])];
     const has = (state: Line["state"]) => tasks.some((t) => t.state === state);
     const state: Line["state"] = has("failed")
       ? "failed"
@@ -220,8 +227,18 @@ export class HumanReporter implements Reporter {
     return [...this.inputs.keys()].map((input) => this.inputLine(input));
   }
 
+  /** Redraws at most every 50 ms: a batch of thousands of tasks sends an event per task change. */
   private render(): void {
-    if (!this.spinner) return;
+    if (!this.spinner || this.renderTimer) return;
+    const wait = this.renderedAt + 50 - Date.now();
+    if (wait > 0) {
+      this.renderTimer = setTimeout(() => {
+        this.renderTimer = undefined;
+        this.render();
+      }, wait).unref();
+      return;
+    }
+    this.renderedAt = Date.now();
     let rows = this.rows();
     let head = "working";
     if (this.inputs.size > 0) {
@@ -257,6 +274,8 @@ export class HumanReporter implements Reporter {
   }
 
   private stopSpinner(): void {
+    clearTimeout(this.renderTimer);
+    this.renderTimer = undefined;
     if (this.spinner?.isSpinning) {
       this.spinner.stop();
       // Leave the final state of every task (in a batch: every input) on screen.
