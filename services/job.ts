@@ -109,6 +109,12 @@ function errorData(failure: unknown): ErrorData {
   return { message: failure instanceof Error ? failure.message : String(failure) };
 }
 
+/** The requests a failed task took, as its Tasks invocation reported them (services/tasks.ts). */
+function attemptsOf(failure: unknown): { attempts?: number } {
+  const attempts = Number((failure as restate.TerminalError | undefined)?.metadata?.attempts);
+  return Number.isInteger(attempts) && attempts > 0 ? { attempts } : {};
+}
+
 function statusOf(done: number, failed: number): JobStatus {
   if (failed === 0) return "done";
   return done === 0 ? "failed" : "partial";
@@ -237,6 +243,9 @@ async function finish<R extends JobResult | BatchResult>(
     inputSerde: restate.serde.json,
     delay: retentionMs,
   });
+  // A cancelled job keeps what it finished in its state, and its invocation ends as cancelled, so
+  // Restate's UI and its invocation table tell the same story as pagent.
+  if (result.status === "cancelled") throw new restate.CancelledError();
   return result;
 }
 
@@ -245,6 +254,20 @@ async function finishedResult<R>(ctx: restate.ObjectContext): Promise<R | undefi
   const view = await ctx.get<JobView>(VIEW_KEY);
   return view?.result && view.status !== "running" ? (view.result as R) : undefined;
 }
+
+/** The code of Restate's CancelledError, as a caller sees it on a cancelled callee's failure. */
+const CANCELLED_CODE = 409;
+
+function isCancel(failure: unknown): boolean {
+  return (
+    failure instanceof restate.CancelledError ||
+    (failure instanceof restate.TerminalError && failure.code === CANCELLED_CODE)
+  );
+}
+
+const NOT_RUN_CANCELLED: ErrorData = {
+  message: "not run: the batch was cancelled before this input started",
+};
 
 /** A fan-out starts at most this many tasks at once: past ~200 in flight the SDK costs quadratic CPU. */
 const FAN_OUT_CHUNK = 100;
@@ -351,11 +374,16 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
               output: value.output,
               ms: value.ms,
               usage: value.usage,
+              ...(value.attempts !== undefined ? { attempts: value.attempts } : {}),
             });
             result[task.name] = value.output;
             usage = addUsage(usage, value.usage);
           } else {
-            Object.assign(task, { state: "failed", error: errorData(failure) });
+            Object.assign(task, {
+              state: "failed",
+              error: errorData(failure),
+              ...attemptsOf(failure),
+            });
             errors[task.name] = errorData(failure);
           }
           saveTask(ctx, task);
@@ -377,6 +405,9 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
       if (!(error instanceof restate.CancelledError)) throw error;
       cancelled = true;
       markCancelled(view);
+      for (const task of view.tasks)
+        if (task.state === "cancelled")
+          errors[task.name] = { message: "cancelled before it finished" };
     }
     const done = view.tasks.filter((t) => t.state === "done").length;
     const failed = view.tasks.length - done;
@@ -390,11 +421,17 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
           status: cancelled ? "cancelled" : statusOf(done, failed),
           input: req.input,
           model: modelLabel(req.model),
-          // In the order the analyses were asked for, not the order they finished in.
-          result: Object.fromEntries(
-            view.tasks.filter((t) => t.name in result).map((t) => [t.name, result[t.name]]),
+          // In the order the analyses were asked for, not the order they finished in; a
+          // cancelled job that finished nothing has no result rather than an empty one.
+          result:
+            cancelled && done === 0
+              ? null
+              : Object.fromEntries(
+                  view.tasks.filter((t) => t.name in result).map((t) => [t.name, result[t.name]]),
+                ),
+          errors: Object.fromEntries(
+            view.tasks.filter((t) => t.name in errors).map((t) => [t.name, errors[t.name]!]),
           ),
-          errors,
           usage,
           ms: (await ctx.date.now()) - view.createdAt,
         },
@@ -481,7 +518,11 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
           outcome = settled;
         } catch (failure) {
           if (failure instanceof restate.CancelledError) throw failure;
-          Object.assign(turnTask, { state: "failed", error: errorData(failure) });
+          Object.assign(turnTask, {
+            state: "failed",
+            error: errorData(failure),
+            ...attemptsOf(failure),
+          });
           error = errorData(failure);
           break;
         }
@@ -490,6 +531,7 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
           state: "done",
           ms: outcome.ms,
           usage: outcome.usage,
+          ...(outcome.attempts !== undefined ? { attempts: outcome.attempts } : {}),
           output:
             outcome.toolCalls.length > 0
               ? { toolCalls: outcome.toolCalls.length }
@@ -576,6 +618,7 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
       if (!(failure instanceof restate.CancelledError)) throw failure;
       cancelled = true;
       markCancelled(view);
+      error = { message: "cancelled before the agent gave a final answer" };
     }
     if (answer === null && !error && !cancelled) {
       error = {
@@ -646,6 +689,37 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
     let used = ZERO_USAGE;
     let stopped: ErrorData | undefined;
     let cancelled = false;
+    /** Records how an input ended; its result carries this input's name, whichever input shares its job. */
+    const settleChild = (index: number, value: JobResult | undefined, failure: unknown) => {
+      const child = view.children![index]!;
+      if (value) {
+        items[index] = { ...value, input: child.input };
+        child.state =
+          value.status === "done" ? "done" : value.status === "cancelled" ? "cancelled" : "failed";
+      } else if (isCancel(failure)) {
+        // Cancelled before its job started: nothing of it ran.
+        Object.assign(child, { state: "cancelled", error: NOT_RUN_CANCELLED });
+        missing.set(index, NOT_RUN_CANCELLED);
+      } else {
+        child.state = "failed";
+        child.error = errorData(failure);
+        missing.set(index, child.error);
+        failedWhole.add(index);
+      }
+      saveChild(ctx, view, index);
+    };
+    /** A cancelled input's job fails its invocation as cancelled; its result is in its own state. */
+    const cancelledResult = async (settled: Settled<JobResult>) =>
+      isCancel(settled.failure)
+        ? ((await ctx.genericCall<null, JobResult | null>({
+            service: JOB_SERVICE,
+            method: "result",
+            key: view.children![settled.index]!.job!,
+            parameter: null,
+            inputSerde: restate.serde.json,
+            outputSerde: restate.serde.json,
+          })) ?? undefined)
+        : undefined;
     try {
       while (pending.length > 0 || inFlight.size > 0) {
         while (!stopped && inFlight.size < req.concurrency && pending.length > 0) {
@@ -701,24 +775,24 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
           continue;
         }
         inFlight.delete(settled.index);
-        const child = view.children[settled.index]!;
-        if (settled.value) {
-          items[settled.index] = settled.value;
-          used = addUsage(used, settled.value.usage);
-          child.state = settled.value.status === "done" ? "done" : "failed";
-        } else {
-          child.state = "failed";
-          child.error = errorData(settled.failure);
-          missing.set(settled.index, child.error);
-          failedWhole.add(settled.index);
-        }
-        saveChild(ctx, view, settled.index);
+        const value = settled.value ?? (await cancelledResult(settled));
+        if (value) used = addUsage(used, value.usage);
+        settleChild(settled.index, value, settled.failure);
       }
     } catch (failure) {
       if (!(failure instanceof restate.CancelledError)) throw failure;
       cancelled = true;
-      for (const child of view.children) {
-        if (child.state === "queued" || child.state === "running") child.state = "cancelled";
+      // Restate cancels the inputs in flight with the batch: each ends as `cancelled` with the
+      // analyses it finished, so wait for those results instead of calling the inputs "not run".
+      for (const [index, call] of inFlight) {
+        const settled = await call;
+        settleChild(index, settled.value ?? (await cancelledResult(settled)), settled.failure);
+      }
+      for (const [index, child] of view.children.entries()) {
+        if (child.state !== "queued") continue;
+        missing.set(index, NOT_RUN_CANCELLED);
+        Object.assign(child, { state: "cancelled", error: NOT_RUN_CANCELLED });
+        saveChild(ctx, view, index);
       }
     }
     const finished = items.filter((i): i is JobResult | BadInputResult => i !== undefined);
@@ -740,7 +814,7 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
               status: "failed",
               input: item.input,
               result: null,
-              errors: { input: missing.get(index) ?? { message: "cancelled before it ran" } },
+              errors: { input: missing.get(index) ?? { message: "not run" } },
               usage: ZERO_USAGE,
               ...(failedWhole.has(index) ? {} : { notRun: true as const }),
             },
@@ -759,6 +833,13 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
       analyze,
       ask,
       batch,
+      /** A finished job's result (null while it runs): how a batch reads a cancelled input's work. */
+      result: restate.handlers.object.shared(
+        async (ctx: restate.ObjectSharedContext): Promise<JobResult | BatchResult | null> => {
+          const view = await ctx.get<JobView>(VIEW_KEY);
+          return view?.status !== "running" ? (view?.result ?? null) : null;
+        },
+      ),
       /** Forgets a finished job once its retention has passed (a rerun of it since then is kept). */
       expire: async (ctx: restate.ObjectContext, req: { finishedAt: number }): Promise<void> => {
         const view = await ctx.get<JobView>(VIEW_KEY);

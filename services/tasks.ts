@@ -5,6 +5,7 @@ import { askedByModel, askedByTools, requireGranted, type GrantSource } from "./
 import {
   callChat,
   toStored,
+  unavailableAfterRetries,
   type ChatOutcome,
   type Credentials,
   type ToolSpec,
@@ -41,6 +42,8 @@ export interface AnalysisOutcome {
   usage: Usage;
   ms: number;
   llmCalls: number;
+  /** Requests sent to the provider, retries included (see {@link llmStep}). */
+  attempts?: number;
 }
 
 export interface LlmTurnRequest {
@@ -106,6 +109,55 @@ export function withInvalidToolCalls(outcome: ChatOutcome): ChatOutcome {
   };
 }
 
+/** Provider requests of the LLM steps now running in this endpoint, by invocation and step. */
+const stepAttempts = new Map<string, number>();
+
+/**
+ * One LLM call as a durable step. Its result records how many requests it took (Restate's
+ * invocation table forgets an invocation's retry count once it completes, and `pagent status` shows
+ * it after that); the count lives in this process, so a step retried across an endpoint restart
+ * counts from there. A step that exhausts its retries without reaching the provider fails as
+ * "provider unavailable".
+ */
+async function llmStep(
+  ctx: restate.Context,
+  name: string,
+  call: () => Promise<ChatOutcome>,
+  retry: RetrySettings,
+  /** Requests the task's earlier steps took, so a failure reports the task's total. */
+  before = 0,
+): Promise<ChatOutcome> {
+  const key = `${ctx.request().id}/${name}`;
+  try {
+    return await ctx.run(
+      name,
+      async () => {
+        const attempts = (stepAttempts.get(key) ?? 0) + 1;
+        stepAttempts.set(key, attempts);
+        const outcome = await call();
+        stepAttempts.delete(key);
+        return { ...outcome, attempts };
+      },
+      stepRetryPolicy(retry),
+    );
+  } catch (error) {
+    const attempts = before + (stepAttempts.get(key) ?? 0);
+    stepAttempts.delete(key);
+    throw withAttempts(unavailableAfterRetries(error), attempts);
+  }
+}
+
+/** A task's failure carries the requests it took as metadata, for `pagent status`. */
+function withAttempts(error: unknown, attempts: number): unknown {
+  if (!(error instanceof restate.TerminalError) || error instanceof restate.CancelledError)
+    return error;
+  if (attempts <= 0) return error;
+  return new restate.TerminalError(error.message, {
+    errorCode: error.code,
+    metadata: { ...error.metadata, attempts: String(attempts) },
+  });
+}
+
 /**
  * Each task is its own invocation, so a task that fails and retries never replays a sibling:
  * a retryable failure inside one invocation would discard every `ctx.run` still in flight beside it.
@@ -129,14 +181,19 @@ export function createTasks(
         ]);
         let usage = ZERO_USAGE;
         let ms = 0;
+        let attempts = 0;
         let lastError = "";
         for (let round = 1; round <= MAX_VALIDATION_ROUNDS; round++) {
           if (round > 1 && req.tokenBudget !== undefined && usage.total >= req.tokenBudget) {
-            throw new restate.TerminalError(
-              `token budget exhausted (${usage.total} of --max-tokens-total ${req.tokenBudget} tokens used) before asking again: ${lastError}`,
+            throw withAttempts(
+              new restate.TerminalError(
+                `token budget exhausted (${usage.total} of --max-tokens-total ${req.tokenBudget} tokens used) before asking again: ${lastError}`,
+              ),
+              attempts,
             );
           }
-          const outcome = await ctx.run(
+          const outcome = await llmStep(
+            ctx,
             `llm ${req.analysis.name} #${round}`,
             () =>
               callChat(
@@ -154,12 +211,14 @@ export function createTasks(
                 ctx.request().attemptCompletedSignal,
                 limiters,
               ),
-            stepRetryPolicy(req.retry),
+            req.retry,
+            attempts,
           );
           usage = addUsage(usage, outcome.usage);
           ms += outcome.ms;
+          attempts += outcome.attempts ?? 1;
           const verdict = validateAnswer(req.analysis, outcome.content);
-          if (verdict.ok) return { output: verdict.value, usage, ms, llmCalls: round };
+          if (verdict.ok) return { output: verdict.value, usage, ms, llmCalls: round, attempts };
           lastError = verdict.error;
           messages.push(
             outcome.message,
@@ -170,15 +229,19 @@ export function createTasks(
             ]),
           );
         }
-        throw new restate.TerminalError(
-          `the model gave no valid answer in ${MAX_VALIDATION_ROUNDS} tries: ${lastError}`,
+        throw withAttempts(
+          new restate.TerminalError(
+            `the model gave no valid answer in ${MAX_VALIDATION_ROUNDS} tries: ${lastError}`,
+          ),
+          attempts,
         );
       },
 
       llmTurn: async (ctx: restate.Context, req: LlmTurnRequest): Promise<ChatOutcome> => {
         requireGranted(grants(), askedByModel(req.model));
         return withInvalidToolCalls(
-          await ctx.run(
+          await llmStep(
+            ctx,
             `llm turn ${req.turn}`,
             () =>
               callChat(
@@ -193,7 +256,7 @@ export function createTasks(
                 ctx.request().attemptCompletedSignal,
                 limiters,
               ),
-            stepRetryPolicy(req.retry),
+            req.retry,
           ),
         );
       },

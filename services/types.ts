@@ -42,6 +42,12 @@ export interface ErrorData {
   code?: number;
 }
 
+/**
+ * The error code of a task whose provider stayed unreachable (connection refused, DNS, TLS) or
+ * answered only 5xx through every retry: the CLI exits 69 when nothing else failed.
+ */
+export const PROVIDER_UNAVAILABLE = 503;
+
 /** How often a task's step is tried before it fails, and how long one try may take. */
 export interface RetrySettings {
   maxAttempts: number;

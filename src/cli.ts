@@ -10,6 +10,14 @@ import { EXIT_CODE_HELP } from "./errors.js";
 
 /** The commander program: global flags and one registration per command. */
 export function buildProgram(app: App): Command {
+  const output = {
+    writeOut: (text: string) => app.stdout.write(text),
+    // Commander's own errors are re-thrown and printed once by main.ts.
+    outputError: () => undefined,
+    // What is left for stderr is the usage that `pagent` (or `pagent server`) with no command
+    // prints: asked-for output, so stdout and exit 0 (main.ts), as `docker` does.
+    writeErr: (text: string) => app.stdout.write(text),
+  };
   const program = new Command("pagent")
     .description("Run parallel LLM agent jobs durably on Restate.")
     .version(app.version, "-V, --version")
@@ -56,13 +64,11 @@ export function buildProgram(app: App): Command {
     .option("--verbose", "print stack traces of errors")
     .option("--no-color", "no colour (also NO_COLOR)")
     .showHelpAfterError(false)
+    // Every command's --help lists the options that work everywhere (--model, --json, ...).
+    .configureHelp({ showGlobalOptions: true })
     .addHelpText("after", `\n${EXIT_CODE_HELP}\n`)
     .exitOverride()
-    .configureOutput({
-      writeOut: (text) => app.stdout.write(text),
-      // Commander's own errors are re-thrown and printed once by main.ts.
-      writeErr: () => undefined,
-    });
+    .configureOutput(output);
   program.enablePositionalOptions(false);
   registerAnalyze(program, app);
   registerAsk(program, app);
@@ -71,14 +77,8 @@ export function buildProgram(app: App): Command {
   registerServe(program, app);
   registerCluster(program, app);
   for (const command of program.commands) {
-    command
-      .exitOverride()
-      .configureOutput({ writeOut: (text) => app.stdout.write(text), writeErr: () => undefined });
-    for (const sub of command.commands) {
-      sub
-        .exitOverride()
-        .configureOutput({ writeOut: (text) => app.stdout.write(text), writeErr: () => undefined });
-    }
+    command.exitOverride().configureOutput(output);
+    for (const sub of command.commands) sub.exitOverride().configureOutput(output);
   }
   return program;
 }

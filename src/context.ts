@@ -77,6 +77,9 @@ export function commandContext(app: App, flags: GlobalFlags): CommandContext {
         apiKey: config.apiKey,
         version: app.buildId,
         ...(asked ? { grants: asked } : {}),
+        notice: (line) => {
+          if (!config.quiet) app.stderr.write(`pagent: ${line}\n`);
+        },
       });
       app.onExit(() => runtime.close());
       return runtime;

@@ -10,12 +10,13 @@ export const EXIT = {
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
+/** The same table as README.md's "Exit codes". */
 export const EXIT_CODE_HELP = `Exit codes:
   0    every task succeeded
-  1    the job failed (no usable result)
-  2    usage error or bad input (unknown flag, missing file, empty or binary input, no model configured)
-  3    partial: some tasks failed, the others' results are printed
-  69   Restate or the model provider is unavailable
+  1    the job failed (no usable result), was cancelled, or its --timeout passed before any task finished
+  2    usage error or bad input (unknown flag, missing file, empty or binary input, no model configured, unknown job id)
+  3    partial: some tasks failed, the others' results are printed (also: refused inputs, --max-tokens-total reached)
+  69   Restate is unavailable, or the model provider is: every task failed unreachable (connection, DNS, TLS) or on 5xx
   130  interrupted while watching; the job goes on (pagent attach JOB)`;
 
 /** An error the user can act on: its message is printed as one line, with its exit code. */

@@ -60,6 +60,8 @@ export async function main(argv: string[]): Promise<ExitCode> {
       if (
         error.exitCode === 0 ||
         error.code === "commander.helpDisplayed" ||
+        // `pagent` alone printed its usage.
+        error.code === "commander.help" ||
         error.code === "commander.version"
       ) {
         code = EXIT.ok;

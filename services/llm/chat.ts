@@ -9,7 +9,7 @@ import {
 import { RetryableError, TerminalError } from "@restatedev/restate-sdk";
 import { DEFAULT_BASE_URL } from "../capabilities.js";
 import { deadline } from "../deadline.js";
-import { LOCAL_MODEL_NAME, type ModelSpec, type Usage } from "../types.js";
+import { LOCAL_MODEL_NAME, PROVIDER_UNAVAILABLE, type ModelSpec, type Usage } from "../types.js";
 import { estimateTokens, type RateLimiters, type RateLimits } from "./rate-limit.js";
 
 /** An OpenAI-format function tool definition, as sent to the model. */
@@ -35,6 +35,8 @@ export interface ChatOutcome {
   toolCalls: { id: string; name: string; args: Record<string, unknown> }[];
   usage: Usage;
   ms: number;
+  /** Requests this call took, retries included (set by the step that made it). */
+  attempts?: number;
 }
 
 /** Credentials of the endpoint process; never journaled. */
@@ -107,7 +109,13 @@ export async function callChat(
   try {
     return await callChatOnce(call, credentials, attemptSignal, limiters);
   } catch (error) {
-    throw classifyLlmError(error, call.timeoutMs, attemptSignal, credentials.apiKey);
+    throw classifyLlmError(
+      error,
+      call.timeoutMs,
+      attemptSignal,
+      credentials.apiKey,
+      call.model.baseUrl,
+    );
   }
 }
 
@@ -212,12 +220,36 @@ export function goDurationMs(text: string): number | undefined {
   return parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
 }
 
+/** What a connection failure was (ECONNREFUSED, ENOTFOUND, a TLS error), from the error's causes. */
+function networkCode(error: unknown): string | undefined {
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; i++) {
+    if (typeof e.code === "string") return e.code;
+    e = e.cause as typeof e;
+  }
+  return undefined;
+}
+
+/**
+ * A step's last failure, once Restate gave up retrying it: when the provider never answered
+ * (connection refused, DNS, TLS) or answered only 5xx, the provider is unavailable (exit 69), not
+ * the job's own failure; the message names the base URL (never the key) and what to check.
+ */
+export function unavailableAfterRetries(error: unknown): unknown {
+  if (!(error instanceof TerminalError) || error.code === PROVIDER_UNAVAILABLE) return error;
+  if (!/^(provider unreachable at |HTTP 5\d\d from )/.test(error.message)) return error;
+  return new TerminalError(
+    `${error.message} (check --base-url, the network, and the provider's status page)`,
+    { errorCode: PROVIDER_UNAVAILABLE },
+  );
+}
+
 /** Maps a provider failure to what Restate should do: retry (maybe after a delay) or give up. */
 export function classifyLlmError(
   error: unknown,
   timeoutMs: number,
   attemptSignal?: AbortSignal,
   apiKey?: string,
+  baseUrl = DEFAULT_BASE_URL,
 ): RetryableError | TerminalError {
   const err = error as {
     status?: number;
@@ -233,7 +265,10 @@ export function classifyLlmError(
     if (err.name === "TimeoutError" || /timed? ?out|aborted/i.test(message)) {
       return new RetryableError(`LLM call timed out after ${timeoutMs} ms`);
     }
-    return new RetryableError(`LLM unreachable: ${message}`);
+    const code = networkCode(error);
+    return new RetryableError(
+      `provider unreachable at ${redact(baseUrl, apiKey)}${code ? ` (${code})` : ""}: ${message}`,
+    );
   }
   if (status === 429 || status === 408 || status === 409 || status >= 500) {
     // Restate waits exactly this long before the next attempt: the SDK sends it as the attempt's
@@ -241,7 +276,7 @@ export function classifyLlmError(
     const after = retryAfterMs(err.headers);
     const wait = after !== undefined ? ` (provider asked to wait ${formatWait(after)})` : "";
     return new RetryableError(
-      `HTTP ${status}${status === 429 ? " rate limited" : ""}${wait}: ${message}`,
+      `HTTP ${status}${status >= 500 ? ` from ${redact(baseUrl, apiKey)}` : ""}${status === 429 ? " rate limited" : ""}${wait}: ${message}`,
       after !== undefined ? { retryAfter: after } : {},
     );
   }

@@ -22,7 +22,7 @@
  *      three strongest words found.
  *    - `key_points` → {points}: 3–5 sentences (one per three sentences of input) ranked by
  *      TextRank over content words (stopwords removed), kept in original order, each cut to
- *      ≤ 120 characters at a word boundary with "…". Shorter texts are split into clauses.
+ *      ≤ 400 characters (a run-on sentence is cut at a word boundary with "…"). Shorter texts are split into clauses.
  *    - `summary` → {summary}: the 2 best-ranked sentences (3 from six sentences on), in
  *      original order, as one paragraph.
  *    - any other name: a value built from the schema itself: strings → the top-ranked sentence

@@ -10,7 +10,7 @@ import { askedBy, jobBounds, modelSpec, retrySettings } from "./shared.js";
 interface AnalyzeFlags {
   text?: string;
   only?: string;
-  analysis: string[];
+  analysis?: string[];
   concurrency?: string;
   maxBytes?: string;
   fresh?: boolean;
@@ -27,8 +27,7 @@ export function registerAnalyze(program: Command, app: App): void {
     .option(
       "--analysis <name=instruction>",
       "add a custom analysis (repeatable)",
-      (v: string, all: string[]) => [...all, v],
-      [],
+      (v: string, all: string[] | undefined) => [...(all ?? []), v],
     )
     .option("--concurrency <n>", "jobs in flight at once for several inputs (default 4)")
     .option("--max-bytes <n>", "refuse inputs larger than this (default 1048576)")
@@ -40,7 +39,7 @@ export function registerAnalyze(program: Command, app: App): void {
       const model = modelSpec(config);
       const analyses = selectAnalyses(
         config.file,
-        parseAnalysisFlags(flags.analysis),
+        parseAnalysisFlags(flags.analysis ?? []),
         flags.only
           ?.split(",")
           .map((s) => s.trim())

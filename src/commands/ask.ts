@@ -20,12 +20,13 @@ interface AskFlags {
   system?: string;
   maxSteps?: string;
   tools?: string;
-  allowRoot: string[];
-  allowHost: string[];
+  allowRoot?: string[];
+  allowHost?: string[];
   id?: string;
 }
 
-const collect = (value: string, all: string[]) => [...all, value];
+/** A repeatable flag; no default value, so help does not print `(default: [])` after our own default. */
+const collect = (value: string, all: string[] | undefined) => [...(all ?? []), value];
 
 /** Tool selection and confinement for an agent job; everything here is recorded in the job. */
 export function toolsConfig(file: ConfigFile, flags: AskFlags, cwd: string): ToolsConfig {
@@ -41,14 +42,19 @@ export function toolsConfig(file: ConfigFile, flags: AskFlags, cwd: string): Too
   if (unknown.length > 0) {
     throw new UsageError(`unknown tool ${unknown.join(", ")}; available: ${available.join(", ")}`);
   }
-  const roots = [...flags.allowRoot, ...(file.allowRoots ?? [])];
+  const roots = [...(flags.allowRoot ?? []), ...(file.allowRoots ?? [])];
   return {
     enabled,
     allowRoots: realRoots(roots.length > 0 ? roots : [cwd], cwd),
-    allowHosts: [...flags.allowHost, ...(file.allowHosts ?? [])],
+    allowHosts: [...(flags.allowHost ?? []), ...(file.allowHosts ?? [])],
     commands,
     cwd,
   };
+}
+
+function promptStart(prompt: string, max = 40): string {
+  const flat = prompt.replace(/\s+/g, " ").trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 export function registerAsk(program: Command, app: App): void {
@@ -65,14 +71,8 @@ export function registerAsk(program: Command, app: App): void {
       "--allow-root <dir>",
       "directory read_file/list_files may read (repeatable; default: cwd)",
       collect,
-      [],
     )
-    .option(
-      "--allow-host <host>",
-      "host http_get may fetch (repeatable; default: none)",
-      collect,
-      [],
-    )
+    .option("--allow-host <host>", "host http_get may fetch (repeatable; default: none)", collect)
     .option("--id <key>", "job id; the same id attaches to the same job (default: a new job)")
     .action(async (promptArg: string | undefined, flags: AskFlags, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());
@@ -88,7 +88,8 @@ export function registerAsk(program: Command, app: App): void {
         throw new UsageError("the prompt is empty; say what the agent should do");
       const request: AskRequest = {
         job: flags.id ? checkJobId(flags.id) : randomId("ask"),
-        input: promptArg === undefined || promptArg === "-" ? "-" : "prompt",
+        // How `pagent jobs` and the result name the job: the start of the prompt, or - for stdin.
+        input: promptArg === undefined || promptArg === "-" ? "-" : promptStart(prompt),
         prompt,
         ...(flags.system ? { system: flags.system } : {}),
         maxSteps: flags.maxSteps ? parsePositiveInt(flags.maxSteps, "--max-steps") : 8,

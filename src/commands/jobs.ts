@@ -2,10 +2,17 @@ import type { Command } from "commander";
 import { parsePositiveInt } from "../config.js";
 import { commandContext, type App, type CommandContext } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
-import { cancelJob, jobStatus, listJobs, requireView, type StatusFilter } from "../jobs/manage.js";
+import {
+  cancelJob,
+  jobStatus,
+  listJobs,
+  requireView,
+  STATUS_FILTERS,
+  type StatusFilter,
+} from "../jobs/manage.js";
 import { followJob } from "../jobs/run.js";
 import { checkJobId } from "../jobs/ids.js";
-import { formatMs } from "../output/human.js";
+import { formatMs, short } from "../output/human.js";
 import { withRecovery } from "../restate/runtime.js";
 
 function print(ctx: CommandContext, json: unknown, human: () => string): void {
@@ -40,7 +47,12 @@ export function registerJobCommands(program: Command, app: App): void {
       checkJobId(job);
       const runtime = await ctx.openRuntime();
       const view = await withRecovery(runtime, () => requireView(runtime.admin, job));
-      ctx.reporter.event(job, { type: "job.attached", kind: view.kind, input: view.input });
+      ctx.reporter.event(job, {
+        type: "job.attached",
+        kind: view.kind,
+        input: view.input,
+        ...(view.children ? { inputs: view.children.length } : {}),
+      });
       app.finish(
         await followJob(runtime, job, ctx.reporter, {
           signal: app.signal,
@@ -51,13 +63,16 @@ export function registerJobCommands(program: Command, app: App): void {
 
   program
     .command("jobs")
-    .description("list recent jobs: id, kind, status, age, tasks done/failed/total")
-    .option("--status <status>", "only jobs that are running, failed or done")
+    .description("list recent jobs: id, kind, status, age, tasks done/failed/total (--json too)")
+    .option(
+      "--status <status>",
+      `only jobs that are ${STATUS_FILTERS.slice(0, -1).join(", ")} or ${STATUS_FILTERS.at(-1)} (failed includes partial and cancelled)`,
+    )
     .option("--limit <n>", "at most this many (default 20)")
     .action(async (flags: { status?: string; limit?: string }, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());
-      if (flags.status && !["running", "failed", "done"].includes(flags.status)) {
-        throw new UsageError(`--status takes running, failed or done, not "${flags.status}"`);
+      if (flags.status && !(STATUS_FILTERS as readonly string[]).includes(flags.status)) {
+        throw new UsageError(`--status takes ${STATUS_FILTERS.join(", ")}, not "${flags.status}"`);
       }
       const runtime = await ctx.openRuntime();
       const limit = flags.limit ? parsePositiveInt(flags.limit, "--limit") : 20;
@@ -98,7 +113,7 @@ export function registerJobCommands(program: Command, app: App): void {
             ? table([
                 ["TASK", "KIND", "STATE", "ATTEMPTS", "TIME", "TOKENS", "LAST ERROR"],
                 ...report.tasks.map((t) => [
-                  t.name,
+                  t.args !== undefined ? `${t.name} ${short(t.args, 50)}` : t.name,
                   t.kind,
                   t.state,
                   t.attempts === null ? "-" : String(t.attempts),

@@ -67,7 +67,7 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
       version: state.endpoint?.version ?? null,
     },
     runningJobs: serverHealthy && admin ? await runningInvocations(admin) : null,
-    uiUrl: urls ? `${urls.adminUrl}/ui` : null,
+    uiUrl: serverRunning && urls ? `${urls.adminUrl}/ui` : null,
   };
 }
 
@@ -98,7 +98,7 @@ function printStatus(ctx: CommandContext, status: ServerStatus): void {
 export function registerServer(program: Command, app: App): void {
   const server = program
     .command("server")
-    .description("manage the embedded Restate server and pagent endpoint");
+    .description("manage the embedded Restate server and pagent endpoint (--json too)");
   const embeddedOnly = (ctx: CommandContext) => {
     if (ctx.config.mode !== "embedded") {
       throw new UsageError(

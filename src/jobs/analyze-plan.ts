@@ -91,9 +91,13 @@ export function planAnalyze(opts: AnalyzePlanOptions): Submission {
   const batch: BatchRequest = {
     job: opts.id
       ? checkJobId(opts.id)
-      : contentId("batch", [
+      : // The inputs' names are part of the batch (its result is reported under them), so the
+        // same bytes under other names are another batch; each input's job is still shared.
+        contentId("batch", [
           nonce,
-          ...requests.map((r) => ("request" in r ? r.request.job : `bad:${r.input}`)),
+          ...requests.map((r) =>
+            "request" in r ? JSON.stringify([r.request.job, r.input]) : `bad:${r.input}`,
+          ),
         ]),
     items: requests,
     concurrency: opts.concurrency,

@@ -2,7 +2,7 @@ import type { JobStatus, JobView, TaskView, Usage } from "../../services/types.j
 import { JOB_SERVICE } from "../../services/types.js";
 import { EXIT, PagentError } from "../errors.js";
 import { sqlString, type AdminClient } from "../restate/admin.js";
-import { failureLine } from "./progress.js";
+import { attemptOf, failureLine } from "./progress.js";
 import { readInvocations, readViews } from "./watch.js";
 
 /** One row of `pagent jobs`. */
@@ -16,12 +16,15 @@ export interface JobSummary {
   tasks: { done: number; failed: number; total: number };
 }
 
-export type StatusFilter = "running" | "failed" | "done";
+export const STATUS_FILTERS = ["running", "done", "failed", "partial", "cancelled"] as const;
+export type StatusFilter = (typeof STATUS_FILTERS)[number];
 
 const FILTERS: Record<StatusFilter, JobStatus[]> = {
   running: ["running"],
   done: ["done"],
   failed: ["failed", "partial", "cancelled"],
+  partial: ["partial"],
+  cancelled: ["cancelled"],
 };
 
 function counts(view: JobView): JobSummary["tasks"] {
@@ -71,6 +74,8 @@ export interface TaskStatus {
   task: string;
   name: string;
   kind: TaskView["kind"];
+  /** A tool call's arguments. */
+  args?: unknown;
   state: string;
   attempts: number | null;
   lastError: string | null;
@@ -108,8 +113,13 @@ export async function jobStatus(admin: AdminClient, job: string): Promise<JobSta
         task: task.id,
         name: task.name,
         kind: task.kind,
+        ...(task.args !== undefined ? { args: task.args } : {}),
         state: task.state,
-        attempts: row?.retry_count ?? null,
+        // Live while the task runs; once it finished, what the job recorded from its result.
+        attempts:
+          task.state === "running" && row?.retry_count !== undefined
+            ? attemptOf(row, view.maxAttempts)
+            : (task.attempts ?? null),
         lastError: task.error?.message ?? failureLine(row?.last_failure) ?? null,
         ms: task.ms ?? null,
         usage: task.usage ?? null,

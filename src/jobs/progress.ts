@@ -54,7 +54,7 @@ export function snapshotTask(
     kind: task.kind,
     ...(task.args !== undefined ? { args: task.args } : {}),
     maxAttempts: view.maxAttempts,
-    attempt: Math.max(1, invocation?.retry_count ?? 1),
+    attempt: attemptOf(invocation, view.maxAttempts),
   };
   if (task.state !== "running" && task.state !== "queued") {
     return {
@@ -69,11 +69,25 @@ export function snapshotTask(
   if (task.inline) return { ...base, state: "running" };
   if (!invocation || QUEUED_STATUSES.has(invocation.status)) return { ...base, state: "queued" };
   const error = failureLine(invocation.last_failure);
+  // Only a task waiting for its next attempt is retrying; once that attempt runs it is running
+  // (attempt n), however its previous attempt ended.
   if (invocation.status === "backing-off" || invocation.status === "paused") {
     return { ...base, state: "retrying", error: error ?? invocation.status };
   }
-  if (error && (invocation.retry_count ?? 1) > 1) return { ...base, state: "retrying", error };
   return { ...base, state: "running" };
+}
+
+/**
+ * The attempt a task is on (running) or the one that just failed (backing off): Restate's
+ * `retry_count`. It also counts attempts that no step failure caused (an endpoint that died
+ * mid-attempt), so it is capped at the attempts a step gets: "retrying 12/5" would be nonsense.
+ */
+export function attemptOf(
+  invocation: Pick<InvocationRow, "retry_count"> | undefined,
+  maxAttempts: number | undefined,
+): number {
+  const attempt = Math.max(1, invocation?.retry_count ?? 1);
+  return maxAttempts !== undefined ? Math.min(attempt, maxAttempts) : attempt;
 }
 
 /** The events that lead from one snapshot of a task to the next (none if nothing a user sees changed). */

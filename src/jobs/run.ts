@@ -1,5 +1,10 @@
 import * as clients from "@restatedev/restate-sdk-clients";
-import type { BatchResult, JobResult } from "../../services/types.js";
+import {
+  PROVIDER_UNAVAILABLE,
+  type BadInputResult,
+  type BatchResult,
+  type JobResult,
+} from "../../services/types.js";
 import { EXIT, InterruptedError, UnavailableError, type ExitCode } from "../errors.js";
 import type { Reporter } from "../output/reporter.js";
 import { summaryLine } from "../output/human.js";
@@ -7,7 +12,16 @@ import type { Runtime } from "../restate/runtime.js";
 import { submitJob, type Submission, type Submitted } from "./client.js";
 import { watchJob } from "./watch.js";
 
+/** Every task of the job failed because the provider could not be reached (or only answered 5xx). */
+function providerUnavailable(result: JobResult | BatchResult | BadInputResult): boolean {
+  if (result.status !== "failed") return false;
+  if ("items" in result) return result.items.every(providerUnavailable);
+  const errors: { code?: number }[] = Object.values(result.errors);
+  return errors.length > 0 && errors.every((e) => e.code === PROVIDER_UNAVAILABLE);
+}
+
 export function exitCodeFor(result: JobResult | BatchResult): ExitCode {
+  if (providerUnavailable(result)) return EXIT.unavailable;
   switch (result.status) {
     case "done":
       return EXIT.ok;
@@ -32,6 +46,8 @@ function invocationFinished(runtime: Runtime, invocationId: string): Promise<unk
 export interface FollowOptions {
   signal: AbortSignal;
   invocationId?: string;
+  /** The input's name in this command: a content-addressed job may have run under another name. */
+  input?: string;
 }
 
 /** Follows a job to its end and reports it; Ctrl-C stops the watching, never the job. */
@@ -61,14 +77,19 @@ export async function followJob(
     }
     throw error;
   }
+  if (options.input !== undefined && result.kind !== "batch")
+    result = { ...result, input: options.input };
   reporter.result(result);
   reporter.note(summaryLine(job, result));
+  const code = exitCodeFor(result);
+  if (code === EXIT.unavailable)
+    reporter.note(`the model provider is unavailable; see the errors above`);
   if (runtime.mode !== "ephemeral") {
     const invocation = options.invocationId ? `/invocations/${options.invocationId}` : "";
     reporter.note(`Restate UI: ${runtime.uiUrl}${invocation}`);
   }
   reporter.close();
-  return exitCodeFor(result);
+  return code;
 }
 
 /**
@@ -97,14 +118,16 @@ export async function runSubmission(
   const submitted = await submitWithFailover(runtime, submission);
   const request = submission.request;
   const input = "input" in request ? request.input : `${request.items.length} inputs`;
+  const inputs = "items" in request ? { inputs: request.items.length } : {};
   reporter.event(
     submitted.job,
     submitted.existing
-      ? { type: "job.attached", kind: submission.kind, input }
+      ? { type: "job.attached", kind: submission.kind, input, ...inputs }
       : {
           type: "job.submitted",
           kind: submission.kind,
           input,
+          ...inputs,
           model:
             "model" in request
               ? request.model.name
@@ -119,5 +142,6 @@ export async function runSubmission(
   return followJob(runtime, submitted.job, reporter, {
     signal,
     invocationId: submitted.invocationId,
+    ...(submission.kind !== "batch" ? { input } : {}),
   });
 }

@@ -91,7 +91,7 @@ export async function watchJob(
 ): Promise<JobResult | BatchResult> {
   const interval = options.intervalMs ?? 150;
   const seen = new Map<string, TaskSnapshot>();
-  const finishedChildren = new Set<string>();
+  const finishedChildren = new Set<number>();
   const started = Date.now();
   let outageSince: number | undefined;
   for (;;) {
@@ -131,37 +131,53 @@ async function pollOnce(
   admin: AdminClient,
   job: string,
   seen: Map<string, TaskSnapshot>,
-  finishedChildren: Set<string>,
+  finishedChildren: Set<number>,
   options: WatchOptions,
 ): Promise<JobResult | BatchResult | undefined> {
   const view = (await readViews(admin, [job])).get(job);
   if (!view) return undefined;
-  const open = (view.children ?? [])
-    .filter((c) => c.job && !finishedChildren.has(c.job) && c.state !== "queued")
-    .map((c) => c.job!);
-  const childViews = await readViews(admin, open);
-  const watched = [view, ...childViews.values()];
-  const invocationIds = watched.flatMap((v) => [
+  // Per input, not per child job: inputs with equal bytes share a job but keep their own events.
+  // An input that never started (queued, or not run: cancelled with a reason) has no events.
+  const open = (view.children ?? []).flatMap((c, index) =>
+    c.job &&
+    !finishedChildren.has(index) &&
+    c.state !== "queued" &&
+    !(c.state === "cancelled" && c.error)
+      ? [{ index, job: c.job, input: c.input }]
+      : [],
+  );
+  const childViews = await readViews(admin, [...new Set(open.map((c) => c.job))]);
+  const watched: { view: JobView; index?: number; input?: string }[] = [
+    { view },
+    ...open.flatMap((c) => {
+      const child = childViews.get(c.job);
+      return child ? [{ view: child, index: c.index, input: c.input }] : [];
+    }),
+  ];
+  const invocationIds = [view, ...childViews.values()].flatMap((v) => [
     v.invocationId,
     ...v.tasks.filter((t) => t.state === "running" && t.invocationId).map((t) => t.invocationId!),
   ]);
   const invocations = await readInvocations(admin, invocationIds);
-  for (const v of watched) {
+  for (const { view: v, index, input } of watched) {
+    const named = input !== undefined ? { input } : {};
     for (const task of v.tasks) {
       const snapshot = snapshotTask(
         v,
         task,
         task.invocationId ? invocations.get(task.invocationId) : undefined,
       );
-      const key = `${v.job}/${task.id}`;
-      for (const event of taskEvents(seen.get(key), snapshot)) options.onEvent(v.job, event);
+      const key = `${index ?? ""}/${v.job}/${task.id}`;
+      for (const event of taskEvents(seen.get(key), snapshot))
+        options.onEvent(v.job, { ...event, ...named });
       seen.set(key, snapshot);
     }
-    if (v !== view && v.status !== "running" && v.result) {
-      finishedChildren.add(v.job);
+    if (index !== undefined && v.status !== "running" && v.result) {
+      finishedChildren.add(index);
       const result = v.result as JobResult;
       options.onEvent(v.job, {
         type: "job.done",
+        ...named,
         status: result.status,
         result: result.result,
         usage: result.usage,

@@ -11,9 +11,13 @@ import type { FinalResult, Reporter, Streams } from "./reporter.js";
 import type { Terminal } from "./terminal.js";
 
 interface Line {
+  /** The batch input the task belongs to. */
+  input?: string;
   name: string;
   text: string;
   state: "queued" | "running" | "retrying" | "done" | "failed";
+  /** "2/5" while retrying. */
+  attempt?: string;
 }
 
 export function formatMs(ms: number | undefined): string {
@@ -38,13 +42,14 @@ export function summaryLine(job: string, result: BatchResult | JobResult): strin
     result.status,
     formatMs(result.ms),
     formatUsage(result.usage),
-    result.cost !== undefined ? formatCost(result.cost) : "",
+    // No tokens, no cost: `$0.0000` would only say nothing was asked.
+    result.cost !== undefined && result.usage.total > 0 ? formatCost(result.cost) : "",
   ]
     .filter(Boolean)
     .join(" · ");
 }
 
-function short(value: unknown, max = 80): string {
+export function short(value: unknown, max = 80): string {
   const text = typeof value === "string" ? value : JSON.stringify(value);
   const flat = (text ?? "").replace(/\s+/g, " ");
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
@@ -86,8 +91,18 @@ export class HumanReporter implements Reporter {
   /** Results may go to a file while progress goes to the terminal: each stream gets its own colour. */
   private readonly out: ChalkInstance;
   private readonly lines = new Map<string, Line>();
+  /** A tool call's arguments, from its task.queued: two `http_get` rows must not look the same. */
+  private readonly args = new Map<string, string>();
+  private readonly startedLines = new Map<string, Line>();
+  /** A batch's number of inputs, from its job.submitted / job.attached. */
+  private totalInputs: number | undefined;
+  /** A batch's inputs in the order they started, and whether each has its own `job.done` yet. */
+  private readonly inputs = new Map<string, boolean>();
+  /** Each input's task lines (by the same keys as `lines`), so one input's row costs its own tasks. */
+  private readonly inputTasks = new Map<string, Map<string, Line>>();
+  private renderTimer: NodeJS.Timeout | undefined;
+  private renderedAt = 0;
   private readonly spinner: Ora | undefined;
-  private batchDone = 0;
 
   constructor(
     private readonly streams: Streams,
@@ -108,23 +123,54 @@ export class HumanReporter implements Reporter {
 
   event(job: string, body: EventBody): void {
     if (this.quiet) return;
+    if ((body.type === "job.submitted" || body.type === "job.attached") && body.inputs) {
+      this.totalInputs = body.inputs;
+      return;
+    }
     if (body.type === "job.done") {
-      this.batchDone++;
-      for (const key of [...this.lines.keys()])
-        if (key.startsWith(`${job}/`) && this.lines.size > 12) this.lines.delete(key);
+      if (body.input === undefined) return;
+      this.inputs.set(body.input, true);
+      this.render();
       return;
     }
     if (!("task" in body)) return;
     const described = describeEvent(body);
     if (!described) return;
-    const key = `${job}/${body.task}`;
-    const line = { name: body.name, ...described };
+    if (body.input !== undefined && !this.inputs.has(body.input)) {
+      this.inputs.set(body.input, false);
+      this.inputTasks.set(body.input, new Map());
+    }
+    const key = `${body.input ?? ""}\0${job}/${body.task}`;
+    if (body.type === "task.queued" && body.args !== undefined)
+      this.args.set(key, short(body.args, 50));
+    const args = this.args.get(key);
+    const line: Line = {
+      ...(body.input !== undefined ? { input: body.input } : {}),
+      name: args !== undefined ? `${body.name} ${args}` : body.name,
+      ...described,
+      ...(body.type === "task.retrying"
+        ? { attempt: `${body.attempt}${body.maxAttempts ? `/${body.maxAttempts}` : ""}` }
+        : {}),
+    };
     this.lines.set(key, line);
+    if (body.input !== undefined) this.inputTasks.get(body.input)!.set(key, line);
     if (this.spinner) {
       this.render();
+    } else if (body.type === "task.started") {
+      // A poll reports a task that finished before it (`attach` to an old job) as started, then
+      // done: its `running` line is stale. Started lines wait until the poll's events are in.
+      this.startedLines.set(key, line);
+      queueMicrotask(() => this.flushStarted());
     } else if (body.type !== "task.queued") {
+      this.startedLines.delete(key);
       this.streams.stderr.write(`${this.paint(line)}\n`);
     }
+  }
+
+  private flushStarted(): void {
+    for (const line of this.startedLines.values())
+      this.streams.stderr.write(`${this.paint(line)}\n`);
+    this.startedLines.clear();
   }
 
   private icon(state: Line["state"]): string {
@@ -151,14 +197,73 @@ export class HumanReporter implements Reporter {
         : line.state === "retrying"
           ? this.chalk.yellow(line.text)
           : line.text;
-    return `${this.icon(line.state)} ${this.chalk.bold(name)} ${text}`;
+    const input = line.input !== undefined ? `${this.chalk.bold(line.input)} ` : "";
+    return `${this.icon(line.state)} ${input}${this.chalk.bold(name)} ${text}`;
   }
 
+  /** A batch input's tasks on one line: `✔ notes.txt  sentiment ✔  summary ↻ 2/5`. */
+  private inputLine(input: string): { state: Line["state"]; text: string } {
+    const tasks = [...(this.inputTasks.get(input)?.values() ?? [])];
+    const has = (state: Line["state"]) => tasks.some((t) => t.state === state);
+    const state: Line["state"] = has("failed")
+      ? "failed"
+      : has("retrying")
+        ? "retrying"
+        : has("running")
+          ? "running"
+          : tasks.length > 0 && tasks.every((t) => t.state === "done")
+            ? "done"
+            : "queued";
+    const parts = tasks.map(
+      (t) => `${t.name} ${this.icon(t.state)}${t.attempt ? ` ${t.attempt}` : ""}`,
+    );
+    return { state, text: `${this.icon(state)} ${this.chalk.bold(input)}  ${parts.join("  ")}` };
+  }
+
+  /** Every row of the live view: one per task, or in a batch one per input. */
+  private rows(): { state: Line["state"]; text: string }[] {
+    if (this.inputs.size === 0)
+      return [...this.lines.values()].map((l) => ({ state: l.state, text: this.paint(l) }));
+    return [...this.inputs.keys()].map((input) => this.inputLine(input));
+  }
+
+  /** Redraws at most every 50 ms: a batch of thousands of tasks sends an event per task change. */
   private render(): void {
-    if (!this.spinner) return;
-    const lines = [...this.lines.values()].map((l) => this.paint(l));
-    const head = this.batchDone > 0 ? `${this.batchDone} job(s) done` : "working";
-    this.spinner.text = [head, ...lines].join("\n");
+    if (!this.spinner || this.renderTimer) return;
+    const wait = this.renderedAt + 50 - Date.now();
+    if (wait > 0) {
+      this.renderTimer = setTimeout(() => {
+        this.renderTimer = undefined;
+        this.render();
+      }, wait).unref();
+      return;
+    }
+    this.renderedAt = Date.now();
+    let rows = this.rows();
+    let head = "working";
+    if (this.inputs.size > 0) {
+      const tasks = [...this.lines.values()];
+      const count = (state: Line["state"]) => tasks.filter((t) => t.state === state).length;
+      const doneInputs = [...this.inputs.values()].filter(Boolean).length;
+      head = [
+        `${doneInputs}/${this.totalInputs ?? this.inputs.size} inputs finished`,
+        `${count("done")}/${tasks.length} tasks done`,
+        count("failed") > 0 ? `${count("failed")} failed` : "",
+      ]
+        .filter(Boolean)
+        .join(" · ");
+    }
+    // A view taller than the terminal cannot be redrawn: keep what still moves, count the rest.
+    const room = Math.max(3, ((this.streams.stderr as { rows?: number }).rows ?? 24) - 3);
+    if (rows.length > room) {
+      const moving = rows.filter((r) => r.state !== "done");
+      const shown = moving.slice(0, room - 1);
+      rows = [
+        ...shown,
+        { state: "done", text: this.chalk.dim(`… ${rows.length - shown.length} more`) },
+      ];
+    }
+    this.spinner.text = [head, ...rows.map((r) => r.text)].join("\n");
     if (!this.spinner.isSpinning) this.spinner.start();
   }
 
@@ -169,10 +274,12 @@ export class HumanReporter implements Reporter {
   }
 
   private stopSpinner(): void {
+    clearTimeout(this.renderTimer);
+    this.renderTimer = undefined;
     if (this.spinner?.isSpinning) {
       this.spinner.stop();
-      // Leave the final state of each task on screen.
-      for (const line of this.lines.values()) this.streams.stderr.write(`${this.paint(line)}\n`);
+      // Leave the final state of every task (in a batch: every input) on screen.
+      for (const row of this.rows()) this.streams.stderr.write(`${row.text}\n`);
     }
   }
 
@@ -195,12 +302,19 @@ export class HumanReporter implements Reporter {
       const answer = (result.result as { answer: string | null }).answer;
       if (answer !== null) out.push(answer);
     } else {
-      for (const [name, value] of Object.entries(result.result as Record<string, unknown>)) {
+      for (const [name, value] of Object.entries(
+        (result.result ?? {}) as Record<string, unknown>,
+      )) {
         out.push(`${c.bold(name)}:`, indent(renderAnalysis(name, value)));
       }
     }
     for (const [name, error] of Object.entries(result.errors)) {
-      out.push(`${c.red.bold(name)}: ${c.red(`failed: ${error.message}`)}`);
+      out.push(
+        // A cancel is not a failure of the analysis: say what happened, without "failed".
+        result.status === "cancelled" && error.message.startsWith("cancelled")
+          ? `${c.yellow.bold(name)}: ${c.yellow(error.message)}`
+          : `${c.red.bold(name)}: ${c.red(`failed: ${error.message}`)}`,
+      );
     }
     return `${out.join("\n")}\n`;
   }
@@ -228,7 +342,23 @@ function indent(text: string): string {
     .join("\n");
 }
 
-/** Built-in analyses read as sentences; anything else as indented JSON. */
+/** Any JSON value as lines people read: `key: value`, lists as bullets, nesting by indentation. */
+function readable(value: unknown): string {
+  if (value === null || typeof value !== "object") return String(value);
+  const entries: [string | undefined, unknown][] = Array.isArray(value)
+    ? value.map((v) => [undefined, v])
+    : Object.entries(value);
+  if (entries.length === 0) return Array.isArray(value) ? "(none)" : "(empty)";
+  return entries
+    .map(([key, v]) => {
+      const head = key === undefined ? "•" : `${key}:`;
+      if (v === null || typeof v !== "object") return `${head} ${String(v)}`;
+      return `${head}\n${indent(readable(v))}`;
+    })
+    .join("\n");
+}
+
+/** Built-in analyses read as sentences; anything else as readable key/value lines. */
 export function renderAnalysis(name: string, value: unknown): string {
   const v = value as Record<string, unknown>;
   if (name === "sentiment" && typeof v?.label === "string") {
@@ -239,7 +369,7 @@ export function renderAnalysis(name: string, value: unknown): string {
   if (name === "summary" && typeof v?.summary === "string") return v.summary;
   if (v && typeof v === "object" && Object.keys(v).length === 1 && typeof v.result === "string")
     return v.result;
-  return JSON.stringify(value, null, 2);
+  return readable(value);
 }
 
 export { formatUsage };

@@ -42,6 +42,7 @@ class NdjsonReporter implements Reporter {
           }
         : {
             type: "job.done",
+            input: result.input,
             status: result.status,
             result: result.result,
             usage: result.usage,

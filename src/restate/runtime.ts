@@ -44,6 +44,8 @@ export interface RuntimeOptions {
   version: string;
   /** What the command's job uses; the in-process endpoint of --ephemeral is granted just that. */
   grants?: Asked;
+  /** Tells the user something they did not ask for happened (one stderr line). */
+  notice?: (line: string) => void;
 }
 
 /** Where a command submits jobs and reads their state. */
@@ -236,6 +238,15 @@ export async function ensureEmbedded(
         );
       }
       await stopProcess(endpoint.pid, 10_000);
+    }
+    if (endpointUp && stale) {
+      options.notice?.(
+        `restarting the background endpoint: it was started ${
+          endpoint.keyFingerprint !== fingerprint
+            ? "with a different OPENAI_API_KEY"
+            : `by another pagent install or build (${endpoint.version}, this is ${options.version})`
+        }`,
+      );
     }
     if (!endpointUp || stale) {
       state.endpoint = await startEndpoint({

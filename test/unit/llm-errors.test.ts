@@ -121,7 +121,9 @@ describe("classifyLlmError", () => {
         30_000,
       ),
     );
-    expect(error.message).toBe("LLM unreachable: Connection error.");
+    expect(error.message).toBe(
+      "provider unreachable at https://api.openai.com/v1 (ECONNREFUSED): Connection error.",
+    );
   });
 
   it("a timeout is retryable and says how long it waited", () => {

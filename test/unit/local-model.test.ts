@@ -17,6 +17,7 @@ import {
   schemaName,
   validateAnswer,
 } from "../../services/analyses.js";
+import { MAX_POINT_CHARS } from "../../services/llm/local/analyses.js";
 import { LocalChatModel } from "../../services/llm/local-model.js";
 
 // The schemas the analyses send, as the caller builds them (JSON Schema from zod).
@@ -141,7 +142,7 @@ describe("LocalChatModel analyses", () => {
     const text = collapse(ARTICLE);
     let last = -1;
     for (const point of points) {
-      expect(point.length).toBeLessThanOrEqual(120);
+      expect(point.length).toBeLessThanOrEqual(MAX_POINT_CHARS);
       const at = text.indexOf(point.replace(/…$/, ""));
       expect(at).toBeGreaterThan(last);
       last = at;

@@ -241,10 +241,10 @@ describe("renderAnalysis", () => {
     expect(renderAnalysis("tone", { result: "Formal." })).toBe("Formal.");
   });
 
-  it("anything else as indented JSON", () => {
-    expect(renderAnalysis("entities", { entities: ["Ada"] })).toBe(
-      JSON.stringify({ entities: ["Ada"] }, null, 2),
-    );
+  it("anything else (a custom analysis with a schema) as readable lines, not JSON", () => {
+    expect(
+      renderAnalysis("entities", { entities: ["Ada", "Bell Labs"], meta: { count: 2, ok: true } }),
+    ).toBe("entities:\n  • Ada\n  • Bell Labs\nmeta:\n  count: 2\n  ok: true");
   });
 });
 
@@ -330,9 +330,13 @@ describe("createReporter: human", () => {
     expect(stdout.text).toContain("positive (0.80): upbeat tone");
   });
 
-  it("without live lines: one progress line per change on stderr, the result on stdout", () => {
+  it("without live lines: one progress line per change on stderr, the result on stdout", async () => {
     const { reporter, stdout, stderr } = setup("human");
-    for (const body of events) reporter.event("an-1", body);
+    // One event per poll, as a running job reports them.
+    for (const body of events) {
+      reporter.event("an-1", body);
+      await Promise.resolve();
+    }
     reporter.note("job an-1 · pagent attach an-1");
     reporter.result(jobResult);
     reporter.close();
@@ -359,6 +363,24 @@ describe("createReporter: human", () => {
       ].join("\n"),
     );
     expect(stdout.text).not.toContain("running");
+  });
+
+  it("without live lines: a task that started and finished within one poll (attach) has no running line", async () => {
+    const { reporter, stderr } = setup("human");
+    reporter.event("an-1", {
+      type: "task.queued",
+      task: "t1",
+      name: "sentiment",
+      kind: "analysis",
+    });
+    reporter.event("an-1", { type: "task.started", task: "t1", name: "sentiment", attempt: 1 });
+    reporter.event("an-1", { type: "task.done", task: "t1", name: "sentiment", output: {} });
+    reporter.event("an-1", { type: "task.started", task: "t2", name: "summary", attempt: 1 });
+    await Promise.resolve();
+    const lines = stderr.text.trimEnd().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/sentiment\s+done$/);
+    expect(lines[1]).toMatch(/summary\s+running$/);
   });
 
   it("with colour on, lines carry ANSI escapes", () => {
@@ -396,5 +418,41 @@ describe("createReporter: human", () => {
       errors: {},
     });
     expect(stdout.text).toBe("391\n");
+  });
+});
+
+describe("human live view of a batch", () => {
+  it("groups tasks by input under a running total and leaves every input's row on screen", () => {
+    const { reporter, stderr } = setup("human", { color: false, stdoutColor: false, live: true });
+    const inputs = Array.from({ length: 6 }, (_, i) => `in-${i}.txt`);
+    const names = ["sentiment", "key-points", "summary"];
+    reporter.event("b-1", {
+      type: "job.submitted",
+      kind: "batch",
+      input: "6 inputs",
+      model: "m",
+      inputs: 6,
+    });
+    for (const [i, input] of inputs.entries()) {
+      for (const name of names) {
+        const task = { task: name, name, input };
+        reporter.event(`an-${i}`, { type: "task.queued", kind: "analysis", ...task });
+        reporter.event(`an-${i}`, { type: "task.started", attempt: 1, ...task });
+        reporter.event(`an-${i}`, { type: "task.done", output: {}, ...task });
+      }
+      reporter.event(`an-${i}`, { type: "job.done", status: "done", result: {}, usage, input });
+    }
+    reporter.close();
+    const rows = stderr.text
+      // eslint-disable-next-line no-control-regex
+      .replace(/\u001b\[[0-9;?]*[a-zA-Z]/g, "")
+      .trimEnd()
+      .split("\n")
+      .slice(-6);
+    // (The spinner's last frame is cleared with cursor codes, stripped here, so it may share a line.)
+    for (const [i, input] of inputs.entries())
+      expect(rows[i]!.endsWith(`✔ ${input}  sentiment ✔  key-points ✔  summary ✔`), rows[i]).toBe(
+        true,
+      );
   });
 });

@@ -140,13 +140,22 @@ describe("snapshotTask", () => {
     expect(s).toMatchObject({ state: "retrying", attempt: 5, error: "paused" });
   });
 
-  it("running again after a failure (retry_count > 1) is retrying with that failure", () => {
+  it("running again after a failure (retry_count > 1) is running that attempt, not retrying", () => {
     const s = snapshotTask(
       view,
       task(),
       invocation({ status: "running", retry_count: 3, last_failure: "[500 Internal] timeout" }),
     );
-    expect(s).toMatchObject({ state: "retrying", attempt: 3, error: "timeout" });
+    expect(s).toMatchObject({ state: "running", attempt: 3 });
+  });
+
+  it("the attempt never exceeds the attempts a step gets", () => {
+    const s = snapshotTask(
+      { ...view, maxAttempts: 5 },
+      task(),
+      invocation({ status: "backing-off", retry_count: 12, last_failure: "[500 Internal] gone" }),
+    );
+    expect(s).toMatchObject({ state: "retrying", attempt: 5, maxAttempts: 5 });
   });
 
   it("a first attempt that carries no failure is running, attempt 1", () => {
@@ -293,13 +302,17 @@ describe("taskEvents", () => {
       previous = next;
     }
     expect(
-      events.map((e) => (e.type === "task.retrying" ? `${e.type}#${e.attempt}` : e.type)),
+      events.map((e) =>
+        e.type === "task.retrying" || e.type === "task.started" ? `${e.type}#${e.attempt}` : e.type,
+      ),
     ).toEqual([
+      // Two failed attempts: one task.retrying each, numbered as the attempt that failed.
       "task.queued",
-      "task.started",
+      "task.started#1",
       "task.retrying#1",
+      "task.started#2",
       "task.retrying#2",
-      "task.retrying#3",
+      "task.started#3",
       "task.done",
     ]);
   });

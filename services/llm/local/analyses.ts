@@ -12,8 +12,8 @@ import {
   type Sentence,
 } from "./text.js";
 
-/** Longest key point, in characters (longer sentences are cut at a word boundary with "…"). */
-export const MAX_POINT_CHARS = 120;
+/** Longest key point, in characters: a whole sentence as a rule; only a run-on one is cut at a word boundary with "…". */
+export const MAX_POINT_CHARS = 400;
 // A string filled from "the top sentence" is capped so one run-on line cannot flood a field.
 const MAX_FILLED_STRING = 500;
 // $ref chains deeper than this are treated as recursion and filled minimally.
