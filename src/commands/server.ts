@@ -1,16 +1,17 @@
+import path from "node:path";
 import type { Command } from "commander";
 import { commandContext, type App, type CommandContext } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
-import { AdminClient } from "../restate/admin.js";
 import {
   embeddedPaths,
   endpointHealthy,
   ensureEmbedded,
+  privateUi,
   readEmbeddedState,
   runningInvocations,
   stopEmbedded,
 } from "../restate/runtime.js";
-import { isAlive, urlsOf } from "../restate/server.js";
+import { isAlive, socketTargets, type ServerSockets } from "../restate/server.js";
 
 export interface ServerStatus {
   home: string;
@@ -20,9 +21,8 @@ export interface ServerStatus {
     running: boolean;
     healthy: boolean;
     pid: number | null;
-    ports: { ingress: number; admin: number; node: number } | null;
-    ingressUrl: string | null;
-    adminUrl: string | null;
+    /** Unix sockets in the data dir, the only way in: only this user can enter that directory. */
+    sockets: ServerSockets;
     version: string | null;
   };
   endpoint: {
@@ -33,7 +33,8 @@ export interface ServerStatus {
     version: string | null;
   };
   runningJobs: number | null;
-  uiUrl: string | null;
+  /** The command that opens the Restate UI (served privately on loopback, behind a one-time token). */
+  ui: string;
 }
 
 /** Reads the embedded runtime's processes and asks each whether it is healthy. */
@@ -41,9 +42,8 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
   const state = readEmbeddedState(home);
   const paths = embeddedPaths(home);
   const serverRunning = isAlive(state.server?.pid);
-  const urls = state.server ? urlsOf(state.server.ports) : undefined;
-  const admin = urls ? new AdminClient(urls.adminUrl, 2000) : undefined;
-  const serverHealthy = serverRunning && admin ? await admin.healthy() : false;
+  const { admin } = socketTargets(paths.data, 2000);
+  const serverHealthy = serverRunning ? await admin.healthy() : false;
   const endpointRunning = isAlive(state.endpoint?.pid);
   return {
     home,
@@ -53,10 +53,8 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
       running: serverRunning,
       healthy: serverHealthy,
       pid: serverRunning ? state.server!.pid : null,
-      ports: state.server?.ports ?? null,
-      ingressUrl: urls?.ingressUrl ?? null,
-      adminUrl: urls?.adminUrl ?? null,
-      version: serverHealthy && admin ? ((await admin.version()) ?? null) : null,
+      sockets: paths.sockets,
+      version: serverHealthy ? ((await admin.version()) ?? null) : null,
     },
     endpoint: {
       running: endpointRunning,
@@ -66,8 +64,8 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
       port: state.endpoint?.port ?? null,
       version: state.endpoint?.version ?? null,
     },
-    runningJobs: serverHealthy && admin ? await runningInvocations(admin) : null,
-    uiUrl: urls ? `${urls.adminUrl}/ui` : null,
+    runningJobs: serverHealthy ? await runningInvocations(admin) : null,
+    ui: privateUi(),
   };
 }
 
@@ -83,12 +81,12 @@ function printStatus(ctx: CommandContext, status: ServerStatus): void {
   ctx.app.stdout.write(
     [
       `restate-server  ${health(s.running, s.healthy)}${s.pid ? `  pid ${s.pid}` : ""}${s.version ? `  v${s.version}` : ""}`,
-      s.ports ? `  ingress ${s.ingressUrl}  admin ${s.adminUrl}  node port ${s.ports.node}` : "",
+      `  sockets ${path.dirname(s.sockets.admin)}/{ingress,admin,fabric}.sock (no TCP port)`,
       `endpoint        ${health(e.running, e.healthy)}${e.pid ? `  pid ${e.pid}` : ""}${e.port ? `  http://127.0.0.1:${e.port}` : ""}${e.version ? `  pagent v${e.version}` : ""}`,
       `running jobs    ${status.runningJobs ?? "-"}`,
       `data dir        ${status.dataDir}`,
       `logs            ${status.logs}`,
-      status.uiUrl ? `Restate UI      ${status.uiUrl}` : "",
+      `Restate UI      run \`${status.ui}\``,
     ]
       .filter(Boolean)
       .join("\n") + "\n",

@@ -1,15 +1,30 @@
 import { UnavailableError } from "../errors.js";
+import { tcpTarget, type HttpTarget } from "./transport.js";
 
-/** A thin client of Restate's admin API: registration, SQL introspection and invocation control. */
+/**
+ * A thin client of Restate's admin API: registration, SQL introspection and invocation control. Over
+ * TCP for a URL, or over a unix socket for the embedded server.
+ */
 export class AdminClient {
+  readonly target: HttpTarget;
+  /** Where the admin API is, as a user would name it (a URL, or `unix:/path/admin.sock`). */
+  readonly url: string;
+
   constructor(
-    readonly url: string,
+    target: HttpTarget | string,
     private readonly timeoutMs = 10_000,
-  ) {}
+  ) {
+    this.target = typeof target === "string" ? tcpTarget(target) : target;
+    this.url = this.target.label;
+  }
+
+  private fetch(path: string, init: RequestInit): Promise<Response> {
+    return this.target.fetch(new URL(path, this.target.url), init);
+  }
 
   private async request(path: string, init: RequestInit = {}): Promise<Response> {
     try {
-      return await fetch(new URL(path, this.url), {
+      return await this.fetch(path, {
         ...init,
         signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
       });
@@ -47,7 +62,7 @@ export class AdminClient {
 
   async healthy(timeoutMs = 1000): Promise<boolean> {
     try {
-      const res = await fetch(new URL("/health", this.url), {
+      const res = await this.fetch("/health", {
         signal: AbortSignal.timeout(timeoutMs),
       });
       return res.ok;
@@ -59,7 +74,7 @@ export class AdminClient {
   /** True once SQL over every partition answers (each partition has a leader). */
   async queryable(timeoutMs = 1000): Promise<boolean> {
     try {
-      const res = await fetch(new URL("/query", this.url), {
+      const res = await this.fetch("/query", {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json" },
         body: JSON.stringify({ query: "SELECT count(*) AS n FROM sys_invocation" }),

@@ -4,23 +4,17 @@
  * Everything lives under `$PAGENT_HOME/cluster/`.
  */
 import { execFile, spawn } from "node:child_process";
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import lockfile from "proper-lockfile";
 import { UnavailableError, UsageError } from "../errors.js";
 import { AdminClient } from "./admin.js";
+import { ensureIdentityKey } from "./identity.js";
 import {
   endpointHealthy,
   keyFingerprint,
+  makePrivateDir,
   resumeStuckInvocations,
   runningInvocations,
   SERVICE_NAMES,
@@ -70,6 +64,10 @@ export function clusterPaths(home: string) {
     data: path.join(dir, "data"),
     logs: path.join(dir, "logs"),
     lock: path.join(home, "cluster.lock"),
+    /** The nodes' request identity private key (0600), shared by all: the endpoint trusts one key. */
+    identityKey: path.join(dir, "identity.pem"),
+    /** The nodes' TMPDIR: their scratch `invoker-*` dirs stay private. */
+    tmp: path.join(dir, "tmp"),
     config: (name: string) => path.join(dir, `${name}.toml`),
     nodeLog: (name: string) => path.join(dir, "logs", `${name}.log`),
     endpointLog: path.join(dir, "logs", "endpoint.log"),
@@ -99,7 +97,12 @@ const toml = (value: string) => JSON.stringify(value);
  * One node's restate-server config. Every key here is checked against `restate-server
  * --dump-config` (1.7.12): an unknown key would be ignored without a word.
  */
-export function nodeConfig(state: ClusterState, node: ClusterNode, dataDir: string): string {
+export function nodeConfig(
+  state: ClusterState,
+  node: ClusterNode,
+  dataDir: string,
+  identityKeyFile: string,
+): string {
   const peers = state.nodes.map((n) => toml(`${nodeUrls(n).nodeUrl}/`));
   return `# pagent local cluster "${state.clusterName}": ${node.name} of ${state.nodes.length}, written by \`pagent cluster up\`
 cluster-name = ${toml(state.clusterName)}
@@ -133,6 +136,10 @@ bind-address = ${toml(`${HOST}:${node.ports.admin}`)}
 
 [ingress]
 bind-address = ${toml(`${HOST}:${node.ports.ingress}`)}
+
+[worker.invoker]
+# every request to the endpoint is signed with this key; the endpoint refuses unsigned ones
+request-identity-private-key-pem-file = ${toml(identityKeyFile)}
 `;
 }
 
@@ -146,12 +153,12 @@ export function readClusterState(home: string): ClusterState | undefined {
 
 function writeClusterState(home: string, state: ClusterState): void {
   const file = clusterPaths(home).state;
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2));
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
 }
 
 async function withClusterLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(home, { recursive: true });
+  makePrivateDir(home);
   const release = await lockfile.lock(home, {
     lockfilePath: clusterPaths(home).lock,
     retries: { retries: 1200, minTimeout: 50, maxTimeout: 100, factor: 1 },
@@ -189,13 +196,14 @@ async function newClusterState(nodes: number): Promise<ClusterState> {
 
 function spawnNode(home: string, node: ClusterNode): number {
   const paths = clusterPaths(home);
-  const log = openSync(paths.nodeLog(node.name), "a");
+  const log = openSync(paths.nodeLog(node.name), "a", 0o600);
   // Only the config file decides: no model key, and no RESTATE_* variable of the caller overriding it.
   const env = Object.fromEntries(
     Object.entries(process.env).filter(
       ([key]) => key !== "OPENAI_API_KEY" && !key.startsWith("RESTATE_"),
     ),
   );
+  env.TMPDIR = paths.tmp;
   const child = spawn(restateBinary(), ["--no-logo", "--config-file", paths.config(node.name)], {
     detached: true,
     stdio: ["ignore", log, log],
@@ -472,10 +480,14 @@ export async function clusterUp(options: ClusterUpOptions): Promise<ClusterUpRes
       );
     }
     state ??= await newClusterState(options.nodes ?? 3);
-    mkdirSync(paths.logs, { recursive: true });
-    mkdirSync(paths.data, { recursive: true });
+    for (const dir of [paths.dir, paths.logs, paths.data, paths.tmp]) makePrivateDir(dir);
+    const identityKey = ensureIdentityKey(paths.identityKey);
     for (const node of state.nodes) {
-      writeFileSync(paths.config(node.name), nodeConfig(state, node, paths.data));
+      writeFileSync(
+        paths.config(node.name),
+        nodeConfig(state, node, paths.data, paths.identityKey),
+        { mode: 0o600 },
+      );
     }
     const started: string[] = [];
     const startedAt = Date.now();
@@ -499,7 +511,7 @@ export async function clusterUp(options: ClusterUpOptions): Promise<ClusterUpRes
     const deadline = Date.now() + (options.timeoutMs ?? 90_000);
     const steady = await waitForCluster(options.home, state, deadline, 0);
     const readyMs = Date.now() - startedAt;
-    const endpoint = await ensureClusterEndpoint(options, state, progress);
+    const endpoint = await ensureClusterEndpoint(options, state, identityKey, progress);
     writeClusterState(options.home, state);
     if (started.length > 0) {
       progress(`waiting until partition leaders stay put for ${SETTLE_MS / 1000} s`);
@@ -512,6 +524,7 @@ export async function clusterUp(options: ClusterUpOptions): Promise<ClusterUpRes
 async function ensureClusterEndpoint(
   options: ClusterUpOptions,
   state: ClusterState,
+  identityKey: string,
   progress: (line: string) => void,
 ): Promise<{ endpointStarted: boolean; registered: boolean }> {
   const paths = clusterPaths(options.home);
@@ -525,7 +538,10 @@ async function ensureClusterEndpoint(
     running &&
     ((await endpointHealthy(current.port, 2000)) || (await endpointHealthy(current.port, 2000)));
   const stale =
-    current && (current.keyFingerprint !== fingerprint || current.version !== options.version);
+    current &&
+    (current.keyFingerprint !== fingerprint ||
+      current.version !== options.version ||
+      current.identityKey !== identityKey);
   if (running && healthy && stale) {
     const busy = await retrying(() => runningInvocations(admin));
     if (busy > 0) {
@@ -541,6 +557,7 @@ async function ensureClusterEndpoint(
     const endpoint = await startEndpoint({
       previousPort: state.endpointPort,
       apiKey: options.apiKey,
+      identityKey,
       logFile: paths.endpointLog,
       version: options.version,
       onSpawned: (record) => {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { spawn } from "node:child_process";
 import {
+  chmodSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -18,17 +19,20 @@ import lockfile from "proper-lockfile";
 import { UnavailableError, UsageError } from "../errors.js";
 import { AdminClient } from "./admin.js";
 import { hostEndpoint } from "./endpoint.js";
+import { ensureIdentityKey } from "./identity.js";
 import {
+  checkSocketPaths,
   freePort,
-  freePorts,
   isAlive,
   portIsFree,
+  serverSockets,
+  socketTargets,
   spawnServer,
   stopProcess,
-  urlsOf,
   waitForServer,
-  type ServerPorts,
+  type ServerTargets,
 } from "./server.js";
+import { tcpTarget, type HttpTarget } from "./transport.js";
 
 export type RuntimeMode = "embedded" | "ephemeral" | "connect";
 
@@ -45,9 +49,10 @@ export interface RuntimeOptions {
 /** Where a command submits jobs and reads their state. */
 export interface Runtime {
   mode: RuntimeMode;
-  ingressUrl: string;
+  ingress: HttpTarget;
   admin: AdminClient;
-  uiUrl: string;
+  /** How the user opens the Restate UI (at an invocation): a URL, or the `pagent ui` command. */
+  ui(invocationId?: string): string;
   /** After Restate became unreachable: restart what died (embedded) or move to another node (connect). */
   recover(): Promise<void>;
   close(): Promise<void>;
@@ -55,12 +60,15 @@ export interface Runtime {
 
 /** What the embedded runtime remembers between commands (`$PAGENT_HOME/runtime.json`). */
 export interface EmbeddedState {
-  server?: { pid: number; ports: ServerPorts; startedAt: string };
+  /** The server listens on unix sockets only, in its data dir ({@link serverSockets}). */
+  server?: { pid: number; startedAt: string };
   endpoint?: {
     pid: number;
     port: number;
     keyFingerprint: string;
     version: string;
+    /** The request identity key it accepts (`publickeyv1_…`). */
+    identityKey?: string;
     startedAt: string;
   };
 }
@@ -71,14 +79,36 @@ export const CLI_ENTRY = path.join(PACKAGE_ROOT, "bin", "pagent.js");
 export const SERVICE_NAMES = ["Job", "Tasks"] as const;
 
 export function embeddedPaths(home: string) {
+  const data = path.join(home, "restate");
   return {
     state: path.join(home, "runtime.json"),
-    data: path.join(home, "restate"),
+    data,
+    sockets: serverSockets(data),
     logs: path.join(home, "logs"),
     serverLog: path.join(home, "logs", "restate.log"),
     endpointLog: path.join(home, "logs", "endpoint.log"),
+    /** restate-server's request identity private key (0600). */
+    identityKey: path.join(home, "identity.pem"),
+    /** restate-server's TMPDIR: its scratch dirs stay private and are cleared before each start. */
+    tmp: path.join(home, "tmp"),
   };
 }
+
+/**
+ * A directory only the user can enter: the embedded server's sockets, data and logs live below it,
+ * so no other local user can reach or read them (a home made by an older pagent is tightened too).
+ */
+export function makePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+}
+
+/** The command that opens the UI of a server only the user's own CLI can reach. */
+export function privateUi(invocationId?: string): string {
+  return invocationId ? `pagent ui ${invocationId}` : "pagent ui";
+}
+
+const privateUiHint: Runtime["ui"] = (invocationId) => `run \`${privateUi(invocationId)}\``;
 
 /** Tells endpoints started with different credentials apart without keeping the key anywhere. */
 export function keyFingerprint(apiKey: string | undefined): string {
@@ -98,7 +128,7 @@ export function readEmbeddedState(home: string): EmbeddedState {
 
 function writeEmbeddedState(home: string, state: EmbeddedState): void {
   const file = embeddedPaths(home).state;
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2));
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
   // rename is atomic: a concurrent reader sees the old or the new state, never half of one.
   renameSync(`${file}.tmp`, file);
 }
@@ -164,7 +194,7 @@ export async function resumeStuckInvocations(admin: AdminClient): Promise<number
 }
 
 async function withLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(home, { recursive: true });
+  makePrivateDir(home);
   const release = await lockfile.lock(home, {
     lockfilePath: path.join(home, "runtime.lock"),
     retries: { retries: 600, minTimeout: 50, maxTimeout: 100, factor: 1 },
@@ -177,53 +207,48 @@ async function withLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function chooseServerPorts(previous: ServerPorts | undefined): Promise<ServerPorts> {
-  if (previous) {
-    const free = await Promise.all(
-      [previous.ingress, previous.admin, previous.node].map((p) => portIsFree(p)),
-    );
-    if (free.every(Boolean)) return previous;
-  }
-  return freePorts();
-}
-
 /** Starts what is missing of the embedded server and endpoint, under a lock so two commands start one. */
 export async function ensureEmbedded(
   options: RuntimeOptions,
 ): Promise<EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>> {
   const paths = embeddedPaths(options.home);
+  checkSocketPaths(paths.data);
   const fingerprint = keyFingerprint(options.apiKey);
+  const targets = socketTargets(paths.data);
   const current = readEmbeddedState(options.home);
-  if (await embeddedReady(current, fingerprint, options.version)) {
+  if (await embeddedReady(current, targets, fingerprint, options.version)) {
     return current as EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>;
   }
   return withLock(options.home, async () => {
     const state = readEmbeddedState(options.home);
-    mkdirSync(paths.logs, { recursive: true });
+    makePrivateDir(paths.logs);
+    const identityKey = ensureIdentityKey(paths.identityKey);
     let restarted = false;
-    if (
-      !state.server ||
-      !isAlive(state.server.pid) ||
-      !(await new AdminClient(urlsOf(state.server.ports).adminUrl).healthy())
-    ) {
+    if (!state.server || !isAlive(state.server.pid) || !(await targets.admin.healthy())) {
       if (state.server && isAlive(state.server.pid)) await stopProcess(state.server.pid, 5000);
-      const ports = await chooseServerPorts(state.server?.ports);
+      // Nothing runs on this data dir now (we hold the lock): scratch dirs of a killed server go.
+      rmSync(paths.tmp, { recursive: true, force: true });
+      makePrivateDir(paths.tmp);
       const child = spawnServer({
         dataDir: paths.data,
-        ports,
         logFile: paths.serverLog,
         detached: true,
+        identityKeyFile: paths.identityKey,
+        tmpDir: paths.tmp,
       });
-      await waitForServer(ports, 30_000, "127.0.0.1", child);
-      state.server = { pid: child.pid!, ports, startedAt: new Date().toISOString() };
+      await waitForServer(targets, 30_000, child);
+      state.server = { pid: child.pid!, startedAt: new Date().toISOString() };
       writeEmbeddedState(options.home, state);
       restarted = true;
     }
-    const admin = new AdminClient(urlsOf(state.server.ports).adminUrl);
+    const admin = targets.admin;
     const endpoint = state.endpoint;
     const endpointUp = endpoint && isAlive(endpoint.pid) && (await endpointHealthy(endpoint.port));
     const stale =
-      endpoint && (endpoint.keyFingerprint !== fingerprint || endpoint.version !== options.version);
+      endpoint &&
+      (endpoint.keyFingerprint !== fingerprint ||
+        endpoint.version !== options.version ||
+        endpoint.identityKey !== identityKey);
     if (endpointUp && stale) {
       const busy = await runningInvocations(admin);
       if (busy > 0) {
@@ -237,6 +262,7 @@ export async function ensureEmbedded(
       state.endpoint = await startEndpoint({
         previousPort: endpoint?.port,
         apiKey: options.apiKey,
+        identityKey,
         logFile: paths.endpointLog,
         version: options.version,
       });
@@ -251,15 +277,17 @@ export async function ensureEmbedded(
 
 async function embeddedReady(
   state: EmbeddedState,
+  targets: ServerTargets,
   fingerprint: string,
   version: string,
 ): Promise<boolean> {
   const { server, endpoint } = state;
   if (!server || !endpoint) return false;
   if (endpoint.keyFingerprint !== fingerprint || endpoint.version !== version) return false;
+  if (!endpoint.identityKey) return false;
   if (!isAlive(server.pid) || !isAlive(endpoint.pid)) return false;
   const [serverOk, endpointOk] = await Promise.all([
-    new AdminClient(urlsOf(server.ports).adminUrl).healthy(),
+    targets.admin.healthy(),
     endpointHealthy(endpoint.port),
   ]);
   return serverOk && endpointOk;
@@ -275,18 +303,21 @@ type EndpointRecord = NonNullable<EmbeddedState["endpoint"]>;
 export async function startEndpoint(options: {
   previousPort: number | undefined;
   apiKey: string | undefined;
+  /** The only request identity the endpoint accepts: its Restate's (`publickeyv1_…`). */
+  identityKey: string;
   logFile: string;
   version: string;
   onSpawned?: (record: EndpointRecord) => void;
 }): Promise<EndpointRecord> {
   let port = options.previousPort;
   if (!port || !(await portIsFree(port))) port = await freePort();
-  const pid = spawnEndpointProcess(port, options.apiKey, options.logFile);
+  const pid = spawnEndpointProcess({ ...options, port });
   const record: EndpointRecord = {
     pid,
     port,
     keyFingerprint: keyFingerprint(options.apiKey),
     version: options.version,
+    identityKey: options.identityKey,
     startedAt: new Date().toISOString(),
   };
   options.onSpawned?.(record);
@@ -295,19 +326,31 @@ export async function startEndpoint(options: {
 }
 
 /** Starts `pagent serve` on loopback, detached, logging to `logFile`; returns its pid. */
-function spawnEndpointProcess(port: number, apiKey: string | undefined, logFile: string): number {
-  const log = openSync(logFile, "a");
-  const { OPENAI_API_KEY: _inherited, ...env } = process.env;
-  const child = spawn(
-    process.execPath,
-    [CLI_ENTRY, "serve", "--host", "127.0.0.1", "--port", String(port)],
-    {
-      detached: true,
-      stdio: ["ignore", log, log],
-      // The key reaches the endpoint through its environment only: never argv, files or logs.
-      env: apiKey ? { ...env, OPENAI_API_KEY: apiKey } : env,
-    },
-  );
+function spawnEndpointProcess(options: {
+  port: number;
+  apiKey: string | undefined;
+  identityKey: string;
+  logFile: string;
+}): number {
+  const log = openSync(options.logFile, "a", 0o600);
+  // Identity keys of the caller's environment would let another Restate in: ours is the only one.
+  const { OPENAI_API_KEY: _inherited, RESTATE_IDENTITY_KEYS: _keys, ...env } = process.env;
+  const args = [
+    "serve",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(options.port),
+    // Public, so argv is fine: only requests signed by our restate-server are served.
+    "--identity-key",
+    options.identityKey,
+  ];
+  const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
+    detached: true,
+    stdio: ["ignore", log, log],
+    // The key reaches the endpoint through its environment only: never argv, files or logs.
+    env: options.apiKey ? { ...env, OPENAI_API_KEY: options.apiKey } : env,
+  });
   closeSync(log);
   child.unref();
   return child.pid!;
@@ -335,6 +378,7 @@ export async function stopEmbedded(home: string, graceMs = 10_000): Promise<{ st
 }
 
 async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
+  // mkdtemp makes the directory 0700: the server's sockets, data, key and scratch dirs are private.
   const dir = mkdtempSync(path.join(tmpdir(), "pagent-ephemeral-"));
   const cleanups: (() => Promise<void>)[] = [
     () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
@@ -343,12 +387,19 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
     while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
   };
   try {
-    const ports = await freePorts();
+    const dataDir = path.join(dir, "restate");
+    checkSocketPaths(dataDir);
+    const keyFile = path.join(dir, "identity.pem");
+    const identityKey = ensureIdentityKey(keyFile);
+    const tmp = path.join(dir, "tmp");
+    makePrivateDir(tmp);
     const child = spawnServer({
-      dataDir: path.join(dir, "restate"),
-      ports,
+      dataDir,
       logFile: path.join(dir, "restate.log"),
       detached: false,
+      identityKeyFile: keyFile,
+      // restate-server leaves `invoker-*` dirs in its TMPDIR: inside `dir`, they go with it.
+      tmpDir: tmp,
     });
     cleanups.push(async () => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -357,22 +408,21 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
         await exited;
       }
     });
-    await waitForServer(ports, 30_000, "127.0.0.1", child);
+    const targets = socketTargets(dataDir);
+    await waitForServer(targets, 30_000, child);
     const endpoint = await hostEndpoint({
       port: 0,
       host: "127.0.0.1",
       apiKey: options.apiKey,
+      identityKeys: [identityKey],
       silent: true,
     });
     cleanups.push(() => endpoint.close());
-    const { adminUrl, ingressUrl } = urlsOf(ports);
-    const admin = new AdminClient(adminUrl);
-    await admin.register(endpoint.uri);
+    await targets.admin.register(endpoint.uri);
     return {
       mode: "ephemeral",
-      ingressUrl,
-      admin,
-      uiUrl: `${adminUrl}/ui`,
+      ...targets,
+      ui: privateUiHint,
       recover: () => Promise.resolve(),
       close,
     };
@@ -404,9 +454,9 @@ async function openConnect(options: RuntimeOptions): Promise<Runtime> {
       );
     }
     Object.assign(runtime, {
-      ingressUrl: target.ingressUrl,
+      ingress: tcpTarget(target.ingressUrl),
       admin,
-      uiUrl: `${target.adminUrl}/ui`,
+      ui: connectUi(target.adminUrl),
     });
     current = index;
   };
@@ -425,14 +475,19 @@ async function openConnect(options: RuntimeOptions): Promise<Runtime> {
   };
   const runtime: Runtime = {
     mode: "connect",
-    ingressUrl: targets[0]!.ingressUrl,
+    ingress: tcpTarget(targets[0]!.ingressUrl),
     admin: new AdminClient(targets[0]!.adminUrl, 5000),
-    uiUrl: `${targets[0]!.adminUrl}/ui`,
+    ui: connectUi(targets[0]!.adminUrl),
     recover: () => failover(current + 1),
     close: () => Promise.resolve(),
   };
   await failover(0);
   return runtime;
+}
+
+/** A server reached over the network serves its UI itself, next to its admin API. */
+function connectUi(adminUrl: string): Runtime["ui"] {
+  return (invocationId) => `${adminUrl}/ui${invocationId ? `/invocations/${invocationId}` : ""}`;
 }
 
 /** Restate's default layout: admin on 9070 when the ingress is on its default 8080. */
@@ -473,20 +528,14 @@ export async function withRecovery<T>(
 export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (options.mode === "ephemeral") return openEphemeral(options);
   if (options.mode === "connect") return openConnect(options);
-  const state = await ensureEmbedded(options);
-  const runtime: Runtime = {
+  await ensureEmbedded(options);
+  return {
     mode: "embedded",
-    ...embeddedUrls(state.server.ports),
+    ...socketTargets(embeddedPaths(options.home).data),
+    ui: privateUiHint,
     recover: async () => {
-      const recovered = await ensureEmbedded(options);
-      Object.assign(runtime, embeddedUrls(recovered.server.ports));
+      await ensureEmbedded(options);
     },
     close: () => Promise.resolve(),
   };
-  return runtime;
-}
-
-function embeddedUrls(ports: ServerPorts): Pick<Runtime, "ingressUrl" | "admin" | "uiUrl"> {
-  const { ingressUrl, adminUrl } = urlsOf(ports);
-  return { ingressUrl, admin: new AdminClient(adminUrl), uiUrl: `${adminUrl}/ui` };
 }

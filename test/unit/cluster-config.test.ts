@@ -67,16 +67,16 @@ function dumped(config: string): Map<string, string> {
 describe("the local cluster's node config", () => {
   it("uses only keys restate-server 1.7 knows, in the tables it reads them from", () => {
     for (const node of state.nodes) {
-      const written = tomlKeys(nodeConfig(state, node, "/data"));
-      const effective = dumped(nodeConfig(state, node, "/data"));
+      const written = tomlKeys(nodeConfig(state, node, "/data", "/key.pem"));
+      const effective = dumped(nodeConfig(state, node, "/data", "/key.pem"));
       const unknown = [...written.keys()].filter((key) => !effective.has(key));
       expect(unknown, `keys restate-server ignored for ${node.name}`).toEqual([]);
     }
   });
 
   it("takes effect: one cluster, node 1 provisions, replication 2, every node's metadata address", () => {
-    const first = dumped(nodeConfig(state, state.nodes[0]!, "/data"));
-    const second = dumped(nodeConfig(state, state.nodes[1]!, "/data"));
+    const first = dumped(nodeConfig(state, state.nodes[0]!, "/data", "/key.pem"));
+    const second = dumped(nodeConfig(state, state.nodes[1]!, "/data", "/key.pem"));
     expect(first.get("cluster-name")).toBe('"pagent-local"');
     expect(first.get("auto-provision")).toBe("true");
     expect(second.get("auto-provision")).toBe("false");
@@ -87,6 +87,7 @@ describe("the local cluster's node config", () => {
     expect(first.get("bind-address")).toBe('"127.0.0.1:15121"');
     expect(second.get("admin.bind-address")).toBe('"127.0.0.1:19072"');
     expect(second.get("ingress.bind-address")).toBe('"127.0.0.1:18082"');
+    expect(second.get("worker.invoker.request-identity-private-key-pem-file")).toBe('"/key.pem"');
     for (const port of [15121, 15122, 15123]) {
       expect(second.get("metadata-client.addresses")).toContain(`"http://127.0.0.1:${port}/"`);
     }
