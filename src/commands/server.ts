@@ -6,8 +6,8 @@ import {
   embeddedPaths,
   endpointHealthy,
   ensureEmbedded,
+  liveEmbeddedState,
   privateUi,
-  readEmbeddedState,
   runningInvocations,
   stopEmbedded,
 } from "../restate/runtime.js";
@@ -39,7 +39,7 @@ export interface ServerStatus {
 
 /** Reads the embedded runtime's processes and asks each whether it is healthy. */
 export async function serverStatus(home: string): Promise<ServerStatus> {
-  const state = readEmbeddedState(home);
+  const state = liveEmbeddedState(home);
   const paths = embeddedPaths(home);
   const serverRunning = isAlive(state.server?.pid);
   const { admin } = socketTargets(paths.data, 2000);

@@ -36,16 +36,23 @@ export function publicKeyOf(privateKeyPem: string): string {
   return `publickeyv1_${base58(Buffer.from(jwk.x!, "base64url"))}`;
 }
 
+/** The public key of the key pair in `file`; undefined if there is none yet. */
+export function readPublicKey(file: string): string | undefined {
+  try {
+    return publicKeyOf(readFileSync(file, "utf8"));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    return undefined;
+  }
+}
+
 /**
  * The key pair in `file`, created (0600, written once) if it does not exist yet; returns the public
  * key for the endpoint. `wx` makes a concurrent creator fail instead of overwriting the key.
  */
 export function ensureIdentityKey(file: string): string {
-  try {
-    return publicKeyOf(readFileSync(file, "utf8"));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
+  const existing = readPublicKey(file);
+  if (existing) return existing;
   const { privateKey } = generateKeyPairSync("ed25519");
   const pem = privateKey.export({ type: "pkcs8", format: "pem" }) as string;
   const fd = openSync(file, "wx", 0o600);

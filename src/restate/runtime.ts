@@ -19,7 +19,8 @@ import lockfile from "proper-lockfile";
 import { UnavailableError, UsageError } from "../errors.js";
 import { AdminClient } from "./admin.js";
 import { hostEndpoint } from "./endpoint.js";
-import { ensureIdentityKey } from "./identity.js";
+import { ensureIdentityKey, readPublicKey } from "./identity.js";
+import { argValue, findOwnProcesses } from "./processes.js";
 import {
   checkSocketPaths,
   freePort,
@@ -126,6 +127,46 @@ export function readEmbeddedState(home: string): EmbeddedState {
   }
 }
 
+/** Set on the endpoint pagent spawns: its build id, so an endpoint found without the state file is known. */
+const ENDPOINT_BUILD_ENV = "PAGENT_ENDPOINT_BUILD";
+
+/**
+ * The state file, completed with what runs for this home though the file does not know it (deleted,
+ * corrupt, or lost by a command that died while writing it): restate-server on our data dir, and
+ * the endpoint that accepts our identity key. Without this, a new server could not open the data
+ * dir the old one holds, and `server stop` would not know what to stop.
+ */
+export function liveEmbeddedState(home: string): EmbeddedState {
+  const state = readEmbeddedState(home);
+  const paths = embeddedPaths(home);
+  if (!isAlive(state.server?.pid)) {
+    const [server] = findOwnProcesses(
+      (argv) =>
+        path.basename(argv[0] ?? "") === "restate-server" &&
+        argValue(argv, "--base-dir") === paths.data,
+    );
+    if (server) state.server = { pid: server.pid, startedAt: "unknown (found running)" };
+  }
+  const identityKey = isAlive(state.endpoint?.pid) ? undefined : readPublicKey(paths.identityKey);
+  if (identityKey) {
+    const [endpoint] = findOwnProcesses(
+      (argv) => argv.includes("serve") && argValue(argv, "--identity-key") === identityKey,
+    );
+    const port = Number(endpoint && argValue(endpoint.argv, "--port"));
+    if (endpoint && port > 0) {
+      state.endpoint = {
+        pid: endpoint.pid,
+        port,
+        keyFingerprint: keyFingerprint(endpoint.env.OPENAI_API_KEY),
+        version: endpoint.env[ENDPOINT_BUILD_ENV] ?? "unknown",
+        identityKey,
+        startedAt: "unknown (found running)",
+      };
+    }
+  }
+  return state;
+}
+
 function writeEmbeddedState(home: string, state: EmbeddedState): void {
   const file = embeddedPaths(home).state;
   writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
@@ -220,7 +261,7 @@ export async function ensureEmbedded(
     return current as EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>;
   }
   return withLock(options.home, async () => {
-    const state = readEmbeddedState(options.home);
+    const state = liveEmbeddedState(options.home);
     makePrivateDir(paths.logs);
     const identityKey = ensureIdentityKey(paths.identityKey);
     let restarted = false;
@@ -331,6 +372,7 @@ function spawnEndpointProcess(options: {
   apiKey: string | undefined;
   identityKey: string;
   logFile: string;
+  version: string;
 }): number {
   const log = openSync(options.logFile, "a", 0o600);
   // Identity keys of the caller's environment would let another Restate in: ours is the only one.
@@ -349,7 +391,11 @@ function spawnEndpointProcess(options: {
     detached: true,
     stdio: ["ignore", log, log],
     // The key reaches the endpoint through its environment only: never argv, files or logs.
-    env: options.apiKey ? { ...env, OPENAI_API_KEY: options.apiKey } : env,
+    env: {
+      ...env,
+      ...(options.apiKey ? { OPENAI_API_KEY: options.apiKey } : {}),
+      [ENDPOINT_BUILD_ENV]: options.version,
+    },
   });
   closeSync(log);
   child.unref();
@@ -359,7 +405,7 @@ function spawnEndpointProcess(options: {
 /** Stops the embedded endpoint and server; their data stays. */
 export async function stopEmbedded(home: string, graceMs = 10_000): Promise<{ stopped: string[] }> {
   return withLock(home, async () => {
-    const state = readEmbeddedState(home);
+    const state = liveEmbeddedState(home);
     const stopped: string[] = [];
     if (state.endpoint && isAlive(state.endpoint.pid)) {
       await stopProcess(state.endpoint.pid, graceMs);

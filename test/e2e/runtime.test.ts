@@ -3,7 +3,7 @@
  * restate-server from node_modules, and Linux's /proc to see what was really started.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -450,6 +450,47 @@ describe("--ephemeral", () => {
         await fake.close();
         await teardown(home);
         removeDir(tmp);
+      }
+    },
+    LONG,
+  );
+});
+
+describe("a lost or corrupt runtime.json (#13.4)", () => {
+  it(
+    "the next command adopts the running server and endpoint; server stop still stops them",
+    async () => {
+      const home = newHome();
+      try {
+        const first = await start(home);
+        rmSync(path.join(home, "runtime.json"));
+        const res = await pagent(home, [
+          "analyze",
+          "--text",
+          "The state file is gone, the server is not.",
+          "--model",
+          "local",
+          "--json",
+        ]);
+        expect(res.code, res.stderr).toBe(0);
+        const adopted = (await status(home)).status;
+        expect(adopted.server.pid).toBe(first.server.pid);
+        expectSameEndpoint(first, adopted);
+        expect(restateServersOf(home).map((p) => p.pid)).toEqual([first.server.pid]);
+        expect(endpointsOf(home)).toHaveLength(1);
+
+        writeFileSync(path.join(home, "runtime.json"), "{ not json");
+        const lost = await status(home);
+        expect(lost.code).toBe(0);
+        expect(lost.status.server.pid).toBe(first.server.pid);
+        const stop = await pagent(home, ["server", "stop", "--json"]);
+        expect(stop.code, stop.stderr).toBe(0);
+        expect(parse<{ stopped: string[] }>(stop).stopped.sort()).toEqual(
+          ["endpoint", "restate-server"].sort(),
+        );
+        expect(homeProcesses(home)).toEqual([]);
+      } finally {
+        await teardown(home);
       }
     },
     LONG,
