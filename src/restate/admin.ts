@@ -106,6 +106,37 @@ export class AdminClient {
     }
   }
 
+  /**
+   * Points every deployment registered at `fromUri` to `toUri` (PATCH /deployments/{id}, Restate
+   * 1.7): the invocations pinned to it follow. Returns how many moved.
+   */
+  async moveDeployments(fromUri: string, toUri: string): Promise<number> {
+    const res = await this.request("/deployments");
+    if (!res.ok) {
+      throw new UnavailableError(`Restate admin API answered HTTP ${res.status} for /deployments`);
+    }
+    const { deployments } = await this.readJson<{ deployments: { id: string; uri?: string }[] }>(
+      res,
+    );
+    const same = (uri: string | undefined) =>
+      uri?.replace(/\/+$/, "") === fromUri.replace(/\/+$/, "");
+    let moved = 0;
+    for (const deployment of deployments.filter((d) => same(d.uri))) {
+      const update = await this.request(`/deployments/${encodeURIComponent(deployment.id)}`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ uri: toUri }),
+      });
+      if (!update.ok) {
+        throw new UnavailableError(
+          `Restate could not move the deployment ${deployment.id} from ${fromUri} to ${toUri}: HTTP ${update.status} ${(await this.read(update)).slice(0, 300)}`,
+        );
+      }
+      moved++;
+    }
+    return moved;
+  }
+
   async services(): Promise<string[]> {
     const res = await this.request("/services");
     if (!res.ok)

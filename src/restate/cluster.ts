@@ -15,6 +15,7 @@ import {
   endpointHealthy,
   keyFingerprint,
   makePrivateDir,
+  registerEndpoint,
   resumeStuckInvocations,
   runningInvocations,
   SERVICE_NAMES,
@@ -553,6 +554,7 @@ async function ensureClusterEndpoint(
   // One endpoint per cluster: a stale or hung one goes before another takes its port.
   if (running && (stale || !healthy)) await stopProcess(current.pid, 10_000);
   let endpointStarted = false;
+  const previousPort = state.endpointPort;
   if (!healthy || stale) {
     const endpoint = await startEndpoint({
       previousPort: state.endpointPort,
@@ -579,7 +581,7 @@ async function ensureClusterEndpoint(
   let registered = false;
   if (endpointStarted || (await missing(admin))) {
     // Registered once, through one node: the registration is cluster metadata, replicated to all.
-    await retrying(() => admin.register(`http://${HOST}:${state.endpointPort}`));
+    await retrying(() => registerEndpoint(admin, state.endpointPort, previousPort));
     registered = true;
     progress(`registered the endpoint through ${nodeUrls(state.nodes[0]!).adminUrl}`);
   }

@@ -31,6 +31,7 @@ import {
   spawnServer,
   stopProcess,
   waitForServer,
+  type ServerOptions,
   type ServerTargets,
 } from "./server.js";
 import { tcpTarget, type HttpTarget } from "./transport.js";
@@ -265,18 +266,35 @@ export async function ensureEmbedded(
     makePrivateDir(paths.logs);
     const identityKey = ensureIdentityKey(paths.identityKey);
     let restarted = false;
+    let moved = false;
+    const serverOptions = {
+      dataDir: paths.data,
+      logFile: paths.serverLog,
+      identityKeyFile: paths.identityKey,
+      tmpDir: paths.tmp,
+    };
     if (!state.server || !isAlive(state.server.pid) || !(await targets.admin.healthy())) {
       if (state.server && isAlive(state.server.pid)) await stopProcess(state.server.pid, 5000);
       // Nothing runs on this data dir now (we hold the lock): scratch dirs of a killed server go.
       rmSync(paths.tmp, { recursive: true, force: true });
       makePrivateDir(paths.tmp);
-      const child = spawnServer({
-        dataDir: paths.data,
-        logFile: paths.serverLog,
-        detached: true,
-        identityKeyFile: paths.identityKey,
-        tmpDir: paths.tmp,
-      });
+      const previous = state.endpoint;
+      if (previous && !isAlive(previous.pid) && !(await portIsFree(previous.port))) {
+        // Another process took the endpoint's port while everything was stopped. Running jobs are
+        // pinned to that address: move them to a new endpoint before any of them runs again, so
+        // that process receives nothing (#13.5).
+        state.endpoint = await startEndpoint({
+          previousPort: previous.port,
+          apiKey: options.apiKey,
+          identityKey,
+          logFile: paths.endpointLog,
+          version: options.version,
+        });
+        writeEmbeddedState(options.home, state);
+        await moveDeploymentsWhileIdle(serverOptions, previous.port, state.endpoint.port);
+        moved = true;
+      }
+      const child = spawnServer({ ...serverOptions, detached: true });
       await waitForServer(targets, 30_000, child);
       state.server = { pid: child.pid!, startedAt: new Date().toISOString() };
       writeEmbeddedState(options.home, state);
@@ -308,8 +326,11 @@ export async function ensureEmbedded(
         version: options.version,
       });
       writeEmbeddedState(options.home, state);
-      await admin.register(`http://127.0.0.1:${state.endpoint.port}`);
+      await registerEndpoint(admin, state.endpoint.port, endpoint?.port);
       restarted = true;
+    } else if (moved) {
+      // The moved deployment kept the old endpoint's services; the new endpoint's replace them.
+      await registerEndpoint(admin, state.endpoint!.port, undefined);
     }
     if (restarted) await resumeStuckInvocations(admin);
     return state as EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>;
@@ -335,6 +356,66 @@ async function embeddedReady(
 }
 
 type EndpointRecord = NonNullable<EmbeddedState["endpoint"]>;
+
+/**
+ * Moves the deployment at `fromPort` to `toPort` with restate-server running as admin and metadata
+ * server only: without its worker role no invocation runs, so nothing is sent to the old address
+ * meanwhile. Restate checks the new address (discovery), so the endpoint there must be up.
+ */
+async function moveDeploymentsWhileIdle(
+  server: Omit<ServerOptions, "detached" | "roles">,
+  fromPort: number,
+  toPort: number,
+): Promise<void> {
+  const child = spawnServer({ ...server, detached: false, roles: ["admin", "metadata-server"] });
+  const { admin } = socketTargets(server.dataDir);
+  const deadline = Date.now() + 30_000;
+  try {
+    for (;;) {
+      if (child.exitCode !== null) {
+        throw new UnavailableError(
+          `restate-server exited with code ${child.exitCode} while moving the endpoint; see ${server.logFile}`,
+        );
+      }
+      try {
+        if (await admin.healthy(500)) {
+          await admin.moveDeployments(`http://127.0.0.1:${fromPort}`, `http://127.0.0.1:${toPort}`);
+          return;
+        }
+      } catch (error) {
+        if (!(error instanceof UnavailableError) || Date.now() > deadline) throw error;
+      }
+      if (Date.now() > deadline) {
+        throw new UnavailableError("restate-server did not answer while moving the endpoint");
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    const exited = new Promise((r) => child.once("exit", r));
+    if (child.exitCode === null) {
+      await stopProcess(child.pid!, 5000);
+      await exited;
+    }
+  }
+}
+
+/**
+ * Registers the endpoint on `port`. When it had to leave `previousPort` (another process took it),
+ * the deployment at the old address is moved first: Restate pins invocations to their deployment,
+ * so without the move running jobs would wait for ever on the old port, and whatever holds it would
+ * receive their requests.
+ */
+export async function registerEndpoint(
+  admin: AdminClient,
+  port: number,
+  previousPort: number | undefined,
+): Promise<void> {
+  const uri = `http://127.0.0.1:${port}`;
+  if (previousPort !== undefined && previousPort !== port) {
+    await admin.moveDeployments(`http://127.0.0.1:${previousPort}`, uri);
+  }
+  await admin.register(uri);
+}
 
 /**
  * Starts `pagent serve` on the port it had before, or on a free one if that is taken: Restate pins

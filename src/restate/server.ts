@@ -33,6 +33,8 @@ export interface ServerOptions {
   identityKeyFile?: string;
   /** restate-server's temporary directory (its `invoker-*` dirs); the caller's TMPDIR if unset. */
   tmpDir?: string;
+  /** Only these roles (e.g. no `worker`, so no invocation runs); all of them if unset. */
+  roles?: string[];
 }
 
 /** The node name of a server pagent starts alone; its data and sockets live in `<dataDir>/pagent/`. */
@@ -142,7 +144,15 @@ export function spawnServer(options: ServerOptions): ChildProcess {
     : ["--listen-mode", "unix"];
   const child = spawn(
     restateBinary(),
-    ["--no-logo", ...listen, "--base-dir", options.dataDir, "--node-name", NODE_NAME],
+    [
+      "--no-logo",
+      ...listen,
+      "--base-dir",
+      options.dataDir,
+      "--node-name",
+      NODE_NAME,
+      ...(options.roles ? [`--roles=${options.roles.join(",")}`] : []),
+    ],
     {
       detached: options.detached,
       stdio: ["ignore", log, log],

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import net from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runCli, spawnCli, type CliResult } from "../helpers/cli.js";
@@ -490,6 +491,69 @@ describe("a lost or corrupt runtime.json (#13.4)", () => {
         );
         expect(homeProcesses(home)).toEqual([]);
       } finally {
+        await teardown(home);
+      }
+    },
+    LONG,
+  );
+});
+
+describe("a taken endpoint port (#13.5)", () => {
+  it(
+    "after server stop mid-job and another process on the endpoint's port, attach finishes the job on a new port",
+    async () => {
+      const home = newHome();
+      const fake = await startFakeOpenAI({ latencyMs: 3000 });
+      const env = { OPENAI_API_KEY: "sk-fake-port" };
+      const squatterConnections: net.Socket[] = [];
+      const squatter = net.createServer((socket) => squatterConnections.push(socket));
+      try {
+        const first = await start(home, env);
+        const job = "taken-port-job";
+        const watching = spawnCli(
+          [
+            "analyze",
+            "--text",
+            "The port was taken while the job was running.",
+            "--only",
+            "sentiment",
+            "--model",
+            "fake",
+            "--base-url",
+            fake.baseUrl,
+            "--id",
+            job,
+            "--json",
+          ],
+          { env: { PAGENT_HOME: home, ...env }, timeoutMs: 120_000 },
+        );
+        const deadline = Date.now() + 60_000;
+        while (fake.requests.length === 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        expect(fake.requests.length, watching.stderr).toBeGreaterThan(0);
+        watching.child.kill("SIGINT");
+        expect((await watching.done).code).toBe(130);
+        const stop = await pagent(home, ["server", "stop"]);
+        expect(stop.code, stop.stderr).toBe(0);
+        await new Promise<void>((resolve) =>
+          squatter.listen(first.endpoint.port!, "127.0.0.1", resolve),
+        );
+
+        const attach = await runCli(["attach", job, "--json"], {
+          env: { PAGENT_HOME: home, ...env },
+          timeoutMs: 90_000,
+        });
+        expect(attach.code, attach.stderr).toBe(0);
+        expect(parse<AnalyzeResult>(attach).status).toBe("done");
+        const after = (await status(home)).status;
+        expect(after.endpoint.port).not.toBe(first.endpoint.port);
+        // Whatever holds the old port got none of the job's requests.
+        expect(squatterConnections).toHaveLength(0);
+      } finally {
+        for (const socket of squatterConnections) socket.destroy();
+        await new Promise((r) => squatter.close(r));
+        await fake.close();
         await teardown(home);
       }
     },
