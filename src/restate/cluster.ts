@@ -23,13 +23,14 @@ import {
   type EmbeddedState,
 } from "./runtime.js";
 import {
+  checkSocketPath,
   freePort,
   isAlive,
-  portIsFree,
   restateBinary,
   stopProcess,
-  type ServerPorts,
+  type ServerSockets,
 } from "./server.js";
+import { unixTarget } from "./transport.js";
 
 export const CLUSTER_NAME = "pagent-local";
 /** Few partitions keep three nodes on a small machine lean; enough to spread leaders over the nodes. */
@@ -44,7 +45,12 @@ export interface ClusterNode {
   name: string;
   /** 0 once stopped. */
   pid: number;
-  ports: ServerPorts;
+  /**
+   * The node listens on these unix sockets only (in its data dir, under the user's 0700
+   * $PAGENT_HOME): no other local user reaches the cluster. A cluster made by an older pagent had
+   * TCP `ports` here instead.
+   */
+  sockets: ServerSockets;
 }
 
 /** What `pagent cluster` remembers between commands (`$PAGENT_HOME/cluster/cluster.json`). */
@@ -75,12 +81,17 @@ export function clusterPaths(home: string) {
   };
 }
 
+/** The node's sockets as `unix:` addresses: what connect mode, restatectl and Restate's config take. */
 export function nodeUrls(node: ClusterNode) {
   return {
-    ingressUrl: `http://${HOST}:${node.ports.ingress}`,
-    adminUrl: `http://${HOST}:${node.ports.admin}`,
-    nodeUrl: `http://${HOST}:${node.ports.node}`,
+    ingressUrl: `unix:${node.sockets.ingress}`,
+    adminUrl: `unix:${node.sockets.admin}`,
+    nodeUrl: `unix:${node.sockets.node}`,
   };
+}
+
+function nodeAdmin(node: ClusterNode, timeoutMs: number): AdminClient {
+  return new AdminClient(unixTarget(node.sockets.admin), timeoutMs);
 }
 
 /** The flags that point pagent at every node of the cluster, in node order. */
@@ -104,7 +115,7 @@ export function nodeConfig(
   dataDir: string,
   identityKeyFile: string,
 ): string {
-  const peers = state.nodes.map((n) => toml(`${nodeUrls(n).nodeUrl}/`));
+  const peers = state.nodes.map((n) => toml(nodeUrls(n).nodeUrl));
   return `# pagent local cluster "${state.clusterName}": ${node.name} of ${state.nodes.length}, written by \`pagent cluster up\`
 cluster-name = ${toml(state.clusterName)}
 node-name = ${toml(node.name)}
@@ -116,9 +127,9 @@ auto-provision = ${node.index === 1 ? "true" : "false"}
 default-num-partitions = ${state.partitions}
 # every log record and every partition on ${state.replication} node(s): one node may be lost
 default-replication = ${state.replication}
-listen-mode = "tcp"
-bind-address = ${toml(`${HOST}:${node.ports.node}`)}
-advertised-address = ${toml(`${nodeUrls(node).nodeUrl}/`)}
+# unix sockets only, in <base-dir>/<node-name>/: no TCP port another local user could reach
+listen-mode = "unix"
+advertised-address = ${toml(nodeUrls(node).nodeUrl)}
 # a node joining (or coming back) is trusted after 0.5 s instead of 5 s: faster start and rejoin
 gossip-suspect-interval = "500ms"
 # three nodes on one machine: cap RocksDB's memory (default 2 GiB each)
@@ -131,12 +142,6 @@ addresses = [${peers.join(", ")}]
 
 [bifrost]
 default-provider = "replicated"
-
-[admin]
-bind-address = ${toml(`${HOST}:${node.ports.admin}`)}
-
-[ingress]
-bind-address = ${toml(`${HOST}:${node.ports.ingress}`)}
 
 [worker.invoker]
 # every request to the endpoint is signed with this key; the endpoint refuses unsigned ones
@@ -172,26 +177,27 @@ async function withClusterLock<T>(home: string, fn: () => Promise<T>): Promise<T
   }
 }
 
-/** Free loopback ports, none of them handed out twice. */
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort(HOST));
-  return [...ports];
-}
-
-async function newClusterState(nodes: number): Promise<ClusterState> {
-  const ports = await distinctFreePorts(nodes * 3 + 1);
+async function newClusterState(home: string, nodes: number): Promise<ClusterState> {
+  const data = clusterPaths(home).data;
   return {
     clusterName: CLUSTER_NAME,
     partitions: CLUSTER_PARTITIONS,
     replication: Math.min(2, nodes),
-    endpointPort: ports[nodes * 3]!,
-    nodes: Array.from({ length: nodes }, (_, i) => ({
-      index: i + 1,
-      name: `node-${i + 1}`,
-      pid: 0,
-      ports: { ingress: ports[i * 3]!, admin: ports[i * 3 + 1]!, node: ports[i * 3 + 2]! },
-    })),
+    endpointPort: await freePort(HOST),
+    nodes: Array.from({ length: nodes }, (_, i) => {
+      const name = `node-${i + 1}`;
+      const dir = path.join(data, name);
+      return {
+        index: i + 1,
+        name,
+        pid: 0,
+        sockets: {
+          ingress: path.join(dir, "ingress.sock"),
+          admin: path.join(dir, "admin.sock"),
+          node: path.join(dir, "fabric.sock"),
+        },
+      };
+    }),
   };
 }
 
@@ -346,11 +352,11 @@ export function clusterProblems(state: ClusterState, view: ClusterView | undefin
 /** Every node's admin API and ingress answer, and SQL over every partition works through each admin. */
 async function nodesServe(state: ClusterState): Promise<boolean> {
   const checks = state.nodes.map(async (node) => {
-    const { adminUrl, ingressUrl } = nodeUrls(node);
-    const admin = new AdminClient(adminUrl, 2000);
+    const admin = nodeAdmin(node, 2000);
     if (!(await admin.healthy(1000))) return false;
+    const ingress = unixTarget(node.sockets.ingress);
     try {
-      const res = await fetch(`${ingressUrl}/restate/health`, {
+      const res = await ingress.fetch(`${ingress.url}/restate/health`, {
         signal: AbortSignal.timeout(1000),
       });
       if (!res.ok) return false;
@@ -480,7 +486,13 @@ export async function clusterUp(options: ClusterUpOptions): Promise<ClusterUpRes
         `the cluster in ${paths.dir} has ${state.nodes.length} nodes; to start over with ${options.nodes}, run \`pagent cluster down --purge\` first`,
       );
     }
-    state ??= await newClusterState(options.nodes ?? 3);
+    if (state?.nodes.some((node) => !node.sockets)) {
+      throw new UsageError(
+        `the cluster in ${paths.dir} was made by an older pagent on TCP ports; run \`pagent cluster down --purge\` and start over`,
+      );
+    }
+    state ??= await newClusterState(options.home, options.nodes ?? 3);
+    for (const node of state.nodes) checkSocketPath(node.sockets.ingress);
     for (const dir of [paths.dir, paths.logs, paths.data, paths.tmp]) makePrivateDir(dir);
     const identityKey = ensureIdentityKey(paths.identityKey);
     for (const node of state.nodes) {
@@ -494,14 +506,6 @@ export async function clusterUp(options: ClusterUpOptions): Promise<ClusterUpRes
     const startedAt = Date.now();
     for (const node of state.nodes) {
       if (isAlive(node.pid)) continue;
-      // The node's address is recorded in the cluster's metadata: it must come back on the same ports.
-      for (const port of [node.ports.ingress, node.ports.admin, node.ports.node]) {
-        if (!(await portIsFree(port, HOST))) {
-          throw new UnavailableError(
-            `port ${port} of ${node.name} is taken by another process; free it, or run \`pagent cluster down --purge\` and start over`,
-          );
-        }
-      }
       node.pid = spawnNode(options.home, node);
       writeClusterState(options.home, state);
       started.push(node.name);
@@ -530,7 +534,7 @@ async function ensureClusterEndpoint(
 ): Promise<{ endpointStarted: boolean; registered: boolean }> {
   const paths = clusterPaths(options.home);
   const fingerprint = keyFingerprint(options.apiKey);
-  const admins = state.nodes.map((n) => new AdminClient(nodeUrls(n).adminUrl, 5000));
+  const admins = state.nodes.map((n) => nodeAdmin(n, 5000));
   const admin = admins[0]!;
   const current = state.endpoint;
   const running = current !== undefined && isAlive(current.pid);
@@ -635,7 +639,7 @@ export interface ClusterNodeStatus {
   /** The cluster's view: alive, dead, suspect, or unknown when no node answered. */
   state: string;
   nodeId: string | null;
-  ports: ServerPorts;
+  sockets: ServerSockets;
   ingressUrl: string;
   adminUrl: string;
   nodeUrl: string;
@@ -702,7 +706,7 @@ export async function clusterStatus(home: string): Promise<ClusterStatus> {
         running,
         state: seen?.state ?? "unknown",
         nodeId: seen?.id ?? null,
-        ports: node.ports,
+        sockets: node.sockets,
         ...nodeUrls(node),
         config: paths.config(node.name),
         log: paths.nodeLog(node.name),

@@ -34,7 +34,7 @@ import {
   type ServerOptions,
   type ServerTargets,
 } from "./server.js";
-import { tcpTarget, type HttpTarget } from "./transport.js";
+import { targetOf, type HttpTarget } from "./transport.js";
 
 export type RuntimeMode = "embedded" | "ephemeral" | "connect";
 
@@ -572,7 +572,7 @@ async function openConnect(options: RuntimeOptions): Promise<Runtime> {
   let current = 0;
   const use = async (index: number) => {
     const target = targets[index]!;
-    const admin = new AdminClient(target.adminUrl, 5000);
+    const admin = new AdminClient(targetOf(target.adminUrl), 5000);
     const services = await admin.services();
     const missing = SERVICE_NAMES.filter((name) => !services.includes(name));
     if (missing.length > 0) {
@@ -581,7 +581,7 @@ async function openConnect(options: RuntimeOptions): Promise<Runtime> {
       );
     }
     Object.assign(runtime, {
-      ingress: tcpTarget(target.ingressUrl),
+      ingress: targetOf(target.ingressUrl),
       admin,
       ui: connectUi(target.adminUrl),
     });
@@ -602,8 +602,8 @@ async function openConnect(options: RuntimeOptions): Promise<Runtime> {
   };
   const runtime: Runtime = {
     mode: "connect",
-    ingress: tcpTarget(targets[0]!.ingressUrl),
-    admin: new AdminClient(targets[0]!.adminUrl, 5000),
+    ingress: targetOf(targets[0]!.ingressUrl),
+    admin: new AdminClient(targetOf(targets[0]!.adminUrl), 5000),
     ui: connectUi(targets[0]!.adminUrl),
     recover: () => failover(current + 1),
     close: () => Promise.resolve(),
@@ -612,13 +612,23 @@ async function openConnect(options: RuntimeOptions): Promise<Runtime> {
   return runtime;
 }
 
-/** A server reached over the network serves its UI itself, next to its admin API. */
+/**
+ * A server reached over the network serves its UI itself, next to its admin API; one on a unix
+ * socket (the local cluster) is opened through `pagent ui`, with the same connect flags.
+ */
 function connectUi(adminUrl: string): Runtime["ui"] {
+  if (adminUrl.startsWith("unix:")) {
+    return (invocationId) => `run \`${privateUi(invocationId)}\` with the same --admin-url`;
+  }
   return (invocationId) => `${adminUrl}/ui${invocationId ? `/invocations/${invocationId}` : ""}`;
 }
 
 /** Restate's default layout: admin on 9070 when the ingress is on its default 8080. */
 function deriveAdminUrl(ingressUrl: string): string {
+  // Restate puts a node's sockets side by side.
+  if (ingressUrl.startsWith("unix:") && ingressUrl.endsWith("/ingress.sock")) {
+    return ingressUrl.replace(/\/ingress\.sock$/, "/admin.sock");
+  }
   const url = new URL(ingressUrl);
   if (url.port !== "8080" && url.port !== "") {
     throw new UsageError(

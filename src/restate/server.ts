@@ -59,13 +59,18 @@ export interface ServerSockets {
 /** sun_path holds 108 bytes on Linux (104 on macOS); a longer socket path cannot be bound. */
 const MAX_SOCKET_PATH = 103;
 
-export function checkSocketPaths(dataDir: string): void {
-  const longest = serverSockets(dataDir).ingress;
-  if (Buffer.byteLength(longest) > MAX_SOCKET_PATH) {
+/** Refuses a socket path the kernel could not bind, with what to do about it. */
+export function checkSocketPath(socket: string): void {
+  const bytes = Buffer.byteLength(socket);
+  if (bytes > MAX_SOCKET_PATH) {
     throw new UsageError(
-      `the path ${longest} is too long for a unix socket (${Buffer.byteLength(longest)} bytes, at most ${MAX_SOCKET_PATH}); set PAGENT_HOME (or TMPDIR for --ephemeral) to a shorter directory`,
+      `the path ${socket} is too long for a unix socket (${bytes} bytes, at most ${MAX_SOCKET_PATH}); set PAGENT_HOME (or TMPDIR for --ephemeral) to a shorter directory`,
     );
   }
+}
+
+export function checkSocketPaths(dataDir: string): void {
+  checkSocketPath(serverSockets(dataDir).ingress);
 }
 
 /** How the CLI reaches a server: its admin API and its ingress. */

@@ -44,3 +44,10 @@ export function unixTarget(socketPath: string): HttpTarget {
     fetch: fetchOverSocket,
   };
 }
+
+/** A connect-mode address: `unix:/path/to.sock` or an http(s) URL. */
+export function targetOf(address: string): HttpTarget {
+  return address.startsWith("unix:")
+    ? unixTarget(address.slice("unix:".length))
+    : tcpTarget(address);
+}

@@ -21,7 +21,11 @@ const state: ClusterState = {
     index,
     name: `node-${index}`,
     pid: 0,
-    ports: { ingress: 18080 + index, admin: 19070 + index, node: 15120 + index },
+    sockets: {
+      ingress: `/data/node-${index}/ingress.sock`,
+      admin: `/data/node-${index}/admin.sock`,
+      node: `/data/node-${index}/fabric.sock`,
+    },
   })),
 };
 
@@ -84,19 +88,22 @@ describe("the local cluster's node config", () => {
     expect(first.get("default-num-partitions")).toBe("4");
     expect(first.get("gossip-suspect-interval")).toBe('"500ms"');
     expect(first.get("bifrost.default-provider")).toBe('"replicated"');
-    expect(first.get("bind-address")).toBe('"127.0.0.1:15121"');
-    expect(second.get("admin.bind-address")).toBe('"127.0.0.1:19072"');
-    expect(second.get("ingress.bind-address")).toBe('"127.0.0.1:18082"');
+    expect(first.get("listen-mode")).toBe('"unix"');
+    expect(first.get("advertised-address")).toBe('"unix:/data/node-1/fabric.sock"');
     expect(second.get("worker.invoker.request-identity-private-key-pem-file")).toBe('"/key.pem"');
-    for (const port of [15121, 15122, 15123]) {
-      expect(second.get("metadata-client.addresses")).toContain(`"http://127.0.0.1:${port}/"`);
+    for (const index of [1, 2, 3]) {
+      expect(second.get("metadata-client.addresses")).toContain(
+        `"unix:/data/node-${index}/fabric.sock"`,
+      );
     }
   });
 
   it("connect flags list every node, node 1 first, admin URLs in the same order", () => {
     expect(connectFlags(state.nodes)).toEqual({
-      restateUrl: "http://127.0.0.1:18081,http://127.0.0.1:18082,http://127.0.0.1:18083",
-      adminUrl: "http://127.0.0.1:19071,http://127.0.0.1:19072,http://127.0.0.1:19073",
+      restateUrl:
+        "unix:/data/node-1/ingress.sock,unix:/data/node-2/ingress.sock,unix:/data/node-3/ingress.sock",
+      adminUrl:
+        "unix:/data/node-1/admin.sock,unix:/data/node-2/admin.sock,unix:/data/node-3/admin.sock",
     });
   });
 });
