@@ -69,6 +69,18 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
   };
 }
 
+/** Starts what is missing of the embedded server and endpoint, with this command's key and build. */
+export async function startEmbedded(ctx: CommandContext): Promise<void> {
+  await ensureEmbedded({
+    mode: "embedded",
+    home: ctx.config.home,
+    ingressUrls: [],
+    adminUrls: [],
+    apiKey: ctx.config.apiKey,
+    version: ctx.app.buildId,
+  });
+}
+
 function printStatus(ctx: CommandContext, status: ServerStatus): void {
   if (ctx.config.output !== "human") {
     ctx.app.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
@@ -110,14 +122,7 @@ export function registerServer(program: Command, app: App): void {
     .action(async (_flags: unknown, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());
       embeddedOnly(ctx);
-      await ensureEmbedded({
-        mode: "embedded",
-        home: ctx.config.home,
-        ingressUrls: [],
-        adminUrls: [],
-        apiKey: ctx.config.apiKey,
-        version: app.buildId,
-      });
+      await startEmbedded(ctx);
       printStatus(ctx, await serverStatus(ctx.config.home));
       app.finish(EXIT.ok);
     });

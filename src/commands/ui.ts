@@ -2,11 +2,12 @@ import type { Command } from "commander";
 import { parsePositiveInt } from "../config.js";
 import { commandContext, type App, type CommandContext } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
-import { embeddedPaths, ensureEmbedded } from "../restate/runtime.js";
+import { embeddedPaths } from "../restate/runtime.js";
 import { startUiProxy } from "../restate/ui-proxy.js";
+import { startEmbedded } from "./server.js";
 
 /** The admin socket whose UI to serve: the embedded server's (started if needed), or a connected one's. */
-async function socketToServe(ctx: CommandContext, app: App): Promise<string> {
+async function socketToServe(ctx: CommandContext): Promise<string> {
   if (ctx.config.mode === "connect") {
     const admin = ctx.config.adminUrls[0] ?? "";
     if (!admin.startsWith("unix:")) {
@@ -16,14 +17,7 @@ async function socketToServe(ctx: CommandContext, app: App): Promise<string> {
     }
     return admin.slice("unix:".length);
   }
-  await ensureEmbedded({
-    mode: "embedded",
-    home: ctx.config.home,
-    ingressUrls: [],
-    adminUrls: [],
-    apiKey: ctx.config.apiKey,
-    version: app.buildId,
-  });
+  await startEmbedded(ctx);
   return embeddedPaths(ctx.config.home).sockets.admin;
 }
 
@@ -41,7 +35,7 @@ export function registerUi(program: Command, app: App): void {
         throw new UsageError("an --ephemeral server ends with its command; it has no UI to open");
       }
       const port = flags.port ? parsePositiveInt(flags.port, "--port") : undefined;
-      const adminSocket = await socketToServe(ctx, app);
+      const adminSocket = await socketToServe(ctx);
       const proxy = await startUiProxy({
         adminSocket,
         ...(port !== undefined ? { port } : {}),

@@ -102,6 +102,15 @@ async function analyzeLocal(
   return parse<AnalyzeResult>(res);
 }
 
+/** `server stop --json` succeeds and reports that it stopped both processes. */
+async function stopBoth(home: string): Promise<void> {
+  const stop = await pagent(home, ["server", "stop", "--json"]);
+  expect(stop.code, stop.stderr).toBe(0);
+  expect(parse<{ stopped: string[] }>(stop).stopped.sort()).toEqual(
+    ["endpoint", "restate-server"].sort(),
+  );
+}
+
 /**
  * The endpoint was kept, unless pagent was rebuilt in between (other suites build dist/ on this
  * machine too), which rightly replaces it.
@@ -225,11 +234,7 @@ describe("embedded server lifecycle", () => {
       const before = await analyzeLocal(home, TEXT);
       expect(before.status).toBe("done");
 
-      const stop = await pagent(home, ["server", "stop", "--json"]);
-      expect(stop.code, stop.stderr).toBe(0);
-      expect(parse<{ stopped: string[] }>(stop).stopped.sort()).toEqual(
-        ["endpoint", "restate-server"].sort(),
-      );
+      await stopBoth(home);
       expect(pidAlive(first.server.pid)).toBe(false);
       expect(pidAlive(second.endpoint.pid)).toBe(false);
       expect(homeProcesses(home)).toEqual([]);
@@ -484,11 +489,7 @@ describe("a lost or corrupt runtime.json (#13.4)", () => {
         const lost = await status(home);
         expect(lost.code).toBe(0);
         expect(lost.status.server.pid).toBe(first.server.pid);
-        const stop = await pagent(home, ["server", "stop", "--json"]);
-        expect(stop.code, stop.stderr).toBe(0);
-        expect(parse<{ stopped: string[] }>(stop).stopped.sort()).toEqual(
-          ["endpoint", "restate-server"].sort(),
-        );
+        await stopBoth(home);
         expect(homeProcesses(home)).toEqual([]);
       } finally {
         await teardown(home);
