@@ -3,7 +3,8 @@
  * to, over a unix domain socket for the embedded and ephemeral servers, which listen on nothing
  * else so that no other local user can reach them (the socket's directory is the user's alone).
  */
-import type { Agent, fetch as undiciFetch } from "undici";
+import http from "node:http";
+import { Readable } from "node:stream";
 
 export interface HttpTarget {
   /** Base URL for requests; for a unix socket a placeholder host, the socket decides where they go. */
@@ -21,22 +22,60 @@ export function tcpTarget(url: string): HttpTarget {
 }
 
 /**
- * Node's global fetch cannot be given a unix socket; undici's own fetch with an Agent bound to the
- * socket can (the same library Node's fetch is built on). Imported when first used, so commands that
- * never talk to a local server do not pay for loading it.
+ * Node's global fetch cannot be given a unix socket, so this is a small fetch over node:http, which
+ * can (`socketPath`). It covers what pagent's callers send: a URL, a method, plain headers, a string
+ * or byte body and an abort signal; the answer is a real Response. Chosen over undici's fetch with
+ * a socket-bound Agent, which does the same but costs ~100 ms to import on every command.
  */
 export function unixTarget(socketPath: string): HttpTarget {
-  let client: Promise<{ fetch: typeof undiciFetch; agent: Agent }> | undefined;
-  // Called with a URL and an init (admin client, typed ingress client), never with a Request.
-  const fetchOverSocket: typeof globalThis.fetch = async (input, init) => {
-    if (input instanceof Request) throw new TypeError("unixTarget's fetch takes a URL");
-    client ??= import("undici").then(({ fetch, Agent }) => ({
-      fetch,
-      agent: new Agent({ connect: { socketPath } }),
-    }));
-    const { fetch, agent } = await client;
-    return fetch(input, { ...init, dispatcher: agent });
-  };
+  const fetchOverSocket: typeof globalThis.fetch = (input, init = {}) =>
+    new Promise((resolve, reject) => {
+      const { body, signal } = init;
+      if (
+        input instanceof Request ||
+        (body != null && typeof body !== "string" && !(body instanceof Uint8Array))
+      ) {
+        reject(new TypeError("unixTarget's fetch takes a URL and a string or byte body"));
+        return;
+      }
+      const url = new URL(input);
+      const req = http.request(
+        {
+          socketPath,
+          method: init.method ?? "GET",
+          path: `${url.pathname}${url.search}`,
+          headers: Object.fromEntries(new Headers(init.headers)),
+          ...(signal ? { signal } : {}),
+        },
+        (res) => {
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) {
+            for (const one of Array.isArray(value) ? value : [value ?? ""])
+              headers.append(name, one);
+          }
+          const status = res.statusCode ?? 502;
+          const empty = status === 204 || status === 304 || init.method === "HEAD";
+          if (empty) res.resume();
+          resolve(
+            new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
+              status,
+              statusText: res.statusMessage ?? "",
+              headers,
+            }),
+          );
+        },
+      );
+      // As fetch does: an abort rejects with the signal's reason, anything else is "fetch failed"
+      // with the socket's error (ECONNREFUSED, ENOENT, ...) as its cause.
+      req.on("error", (error) =>
+        reject(
+          signal?.aborted && signal.reason instanceof Error
+            ? signal.reason
+            : new TypeError("fetch failed", { cause: error }),
+        ),
+      );
+      req.end(body ?? undefined);
+    });
   return {
     url: "http://localhost",
     label: `unix:${socketPath}`,
