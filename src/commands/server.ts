@@ -146,7 +146,9 @@ export function registerServer(program: Command, app: App): void {
     });
   server
     .command("status")
-    .description("pids, ports, data dir, versions, health, running jobs (exit 69 when not healthy)")
+    .description(
+      "pids, sockets, endpoint port, data dir, versions, health, running jobs, how to open the UI (exit 69 when not healthy)",
+    )
     .action(async (_flags: unknown, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());
       embeddedOnly(ctx);
