@@ -5,6 +5,7 @@ import { registerCluster } from "./commands/cluster.js";
 import { registerJobCommands } from "./commands/jobs.js";
 import { registerServe } from "./commands/serve.js";
 import { registerServer } from "./commands/server.js";
+import { registerUi } from "./commands/ui.js";
 import type { App } from "./context.js";
 import { EXIT_CODE_HELP } from "./errors.js";
 
@@ -74,6 +75,7 @@ export function buildProgram(app: App): Command {
   registerAsk(program, app);
   registerJobCommands(program, app);
   registerServer(program, app);
+  registerUi(program, app);
   registerServe(program, app);
   registerCluster(program, app);
   for (const command of program.commands) {

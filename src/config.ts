@@ -160,9 +160,11 @@ export function resolveConfig(flags: GlobalFlags, rawEnv: Env, file: ConfigFile)
   const ingressUrls = splitUrls(flags.restateUrl ?? env.RESTATE_INGRESS_URL ?? fileUrls.restateUrl);
   const adminUrls = splitUrls(flags.adminUrl ?? env.RESTATE_ADMIN_URL ?? fileUrls.adminUrl);
   for (const url of [...ingressUrls, ...adminUrls]) {
+    // unix:/path names a unix socket (what `pagent cluster up` prints for its nodes).
+    if (url.startsWith("unix:/")) continue;
     if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
       throw new UsageError(
-        `"${url}" is not an http(s) URL; pass e.g. --restate-url http://127.0.0.1:8080`,
+        `"${url}" is not an http(s) URL or a unix:/path socket; pass e.g. --restate-url http://127.0.0.1:8080`,
       );
     }
   }

@@ -26,6 +26,9 @@ function buildId(version: string): string {
 
 /** The process boundary: parses, runs one command, maps every error to one line and an exit code. */
 export async function main(argv: string[]): Promise<ExitCode> {
+  // Everything pagent writes (state, logs, the identity key) and everything it starts (restate-server
+  // with its journal, the endpoint) is the user's alone: children inherit the umask.
+  process.umask(0o077);
   const controller = new AbortController();
   const cleanups: (() => Promise<void>)[] = [];
   let code: ExitCode = EXIT.ok;

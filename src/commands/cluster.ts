@@ -50,7 +50,7 @@ export function registerCluster(program: Command, app: App): void {
   const cluster = program
     .command("cluster")
     .description(
-      "a local Restate cluster on this machine (loopback only), for trying pagent on several nodes",
+      "a local Restate cluster on this machine (unix sockets only), for trying pagent on several nodes",
     );
   cluster
     .command("up")
@@ -101,7 +101,7 @@ export function registerCluster(program: Command, app: App): void {
   cluster
     .command("status")
     .description(
-      "per node: pid, ports, alive or dead in the cluster's view, partitions led (exit 69 when not healthy)",
+      "per node: pid, sockets, alive or dead in the cluster's view, partitions led (exit 69 when not healthy)",
     )
     .action(async (_flags: unknown, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());

@@ -1,16 +1,17 @@
+import path from "node:path";
 import type { Command } from "commander";
 import { commandContext, type App, type CommandContext } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
-import { AdminClient } from "../restate/admin.js";
 import {
   embeddedPaths,
   endpointHealthy,
   ensureEmbedded,
-  readEmbeddedState,
+  liveEmbeddedState,
+  privateUi,
   runningInvocations,
   stopEmbedded,
 } from "../restate/runtime.js";
-import { isAlive, urlsOf } from "../restate/server.js";
+import { isAlive, socketTargets, type ServerSockets } from "../restate/server.js";
 
 export interface ServerStatus {
   home: string;
@@ -20,9 +21,8 @@ export interface ServerStatus {
     running: boolean;
     healthy: boolean;
     pid: number | null;
-    ports: { ingress: number; admin: number; node: number } | null;
-    ingressUrl: string | null;
-    adminUrl: string | null;
+    /** Unix sockets in the data dir, the only way in: only this user can enter that directory. */
+    sockets: ServerSockets;
     version: string | null;
   };
   endpoint: {
@@ -33,17 +33,17 @@ export interface ServerStatus {
     version: string | null;
   };
   runningJobs: number | null;
-  uiUrl: string | null;
+  /** The command that opens the Restate UI (served privately on loopback, behind a one-time token). */
+  ui: string | null;
 }
 
 /** Reads the embedded runtime's processes and asks each whether it is healthy. */
 export async function serverStatus(home: string): Promise<ServerStatus> {
-  const state = readEmbeddedState(home);
+  const state = liveEmbeddedState(home);
   const paths = embeddedPaths(home);
   const serverRunning = isAlive(state.server?.pid);
-  const urls = state.server ? urlsOf(state.server.ports) : undefined;
-  const admin = urls ? new AdminClient(urls.adminUrl, 2000) : undefined;
-  const serverHealthy = serverRunning && admin ? await admin.healthy() : false;
+  const { admin } = socketTargets(paths.data, 2000);
+  const serverHealthy = serverRunning ? await admin.healthy() : false;
   const endpointRunning = isAlive(state.endpoint?.pid);
   return {
     home,
@@ -53,10 +53,8 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
       running: serverRunning,
       healthy: serverHealthy,
       pid: serverRunning ? state.server!.pid : null,
-      ports: state.server?.ports ?? null,
-      ingressUrl: urls?.ingressUrl ?? null,
-      adminUrl: urls?.adminUrl ?? null,
-      version: serverHealthy && admin ? ((await admin.version()) ?? null) : null,
+      sockets: paths.sockets,
+      version: serverHealthy ? ((await admin.version()) ?? null) : null,
     },
     endpoint: {
       running: endpointRunning,
@@ -66,9 +64,21 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
       port: state.endpoint?.port ?? null,
       version: state.endpoint?.version ?? null,
     },
-    runningJobs: serverHealthy && admin ? await runningInvocations(admin) : null,
-    uiUrl: serverRunning && urls ? `${urls.adminUrl}/ui` : null,
+    runningJobs: serverHealthy ? await runningInvocations(admin) : null,
+    ui: serverRunning ? privateUi() : null,
   };
+}
+
+/** Starts what is missing of the embedded server and endpoint, with this command's key and build. */
+export async function startEmbedded(ctx: CommandContext): Promise<void> {
+  await ensureEmbedded({
+    mode: "embedded",
+    home: ctx.config.home,
+    ingressUrls: [],
+    adminUrls: [],
+    apiKey: ctx.config.apiKey,
+    version: ctx.app.buildId,
+  });
 }
 
 function printStatus(ctx: CommandContext, status: ServerStatus): void {
@@ -83,12 +93,12 @@ function printStatus(ctx: CommandContext, status: ServerStatus): void {
   ctx.app.stdout.write(
     [
       `restate-server  ${health(s.running, s.healthy)}${s.pid ? `  pid ${s.pid}` : ""}${s.version ? `  v${s.version}` : ""}`,
-      s.ports ? `  ingress ${s.ingressUrl}  admin ${s.adminUrl}  node port ${s.ports.node}` : "",
+      `  sockets ${path.dirname(s.sockets.admin)}/{ingress,admin,fabric}.sock (no TCP port)`,
       `endpoint        ${health(e.running, e.healthy)}${e.pid ? `  pid ${e.pid}` : ""}${e.port ? `  http://127.0.0.1:${e.port}` : ""}${e.version ? `  pagent v${e.version}` : ""}`,
       `running jobs    ${status.runningJobs ?? "-"}`,
       `data dir        ${status.dataDir}`,
       `logs            ${status.logs}`,
-      status.uiUrl ? `Restate UI      ${status.uiUrl}` : "",
+      status.ui ? `Restate UI      run \`${status.ui}\`` : "",
     ]
       .filter(Boolean)
       .join("\n") + "\n",
@@ -112,14 +122,7 @@ export function registerServer(program: Command, app: App): void {
     .action(async (_flags: unknown, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());
       embeddedOnly(ctx);
-      await ensureEmbedded({
-        mode: "embedded",
-        home: ctx.config.home,
-        ingressUrls: [],
-        adminUrls: [],
-        apiKey: ctx.config.apiKey,
-        version: app.buildId,
-      });
+      await startEmbedded(ctx);
       printStatus(ctx, await serverStatus(ctx.config.home));
       app.finish(EXIT.ok);
     });
@@ -143,7 +146,9 @@ export function registerServer(program: Command, app: App): void {
     });
   server
     .command("status")
-    .description("pids, ports, data dir, versions, health, running jobs (exit 69 when not healthy)")
+    .description(
+      "pids, sockets, endpoint port, data dir, versions, health, running jobs, how to open the UI (exit 69 when not healthy)",
+    )
     .action(async (_flags: unknown, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());
       embeddedOnly(ctx);

@@ -23,7 +23,7 @@ export interface Submitted {
  * repeated submission attaches to the job that exists instead of starting a second one.
  */
 export async function submitJob(runtime: Runtime, submission: Submission): Promise<Submitted> {
-  const ingress = clients.connect({ url: runtime.ingressUrl });
+  const ingress = clients.connect({ url: runtime.ingress.url, fetch: runtime.ingress.fetch });
   const key = submission.request.job;
   const client = ingress.objectSendClient<Job>({ name: JOB_SERVICE }, key);
   // A node that accepts connections but cannot reach a partition leader holds the request: give up
@@ -43,7 +43,7 @@ export async function submitJob(runtime: Runtime, submission: Submission): Promi
     };
   } catch (error) {
     throw new UnavailableError(
-      `Restate did not accept the job at ${runtime.ingressUrl}: ${(error as Error).message}`,
+      `Restate did not accept the job at ${runtime.ingress.label}: ${(error as Error).message}`,
       { cause: error },
     );
   }

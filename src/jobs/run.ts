@@ -37,7 +37,7 @@ export function exitCodeFor(result: JobResult | BatchResult): ExitCode {
  * result is shown without waiting for the next progress poll. Failures here only cost that shortcut.
  */
 function invocationFinished(runtime: Runtime, invocationId: string): Promise<unknown> {
-  const ingress = clients.connect({ url: runtime.ingressUrl });
+  const ingress = clients.connect({ url: runtime.ingress.url, fetch: runtime.ingress.fetch });
   return ingress
     .result({ invocationId, status: "Accepted", attachable: true })
     .catch(() => new Promise(() => undefined));
@@ -85,8 +85,7 @@ export async function followJob(
   if (code === EXIT.unavailable)
     reporter.note(`the model provider is unavailable; see the errors above`);
   if (runtime.mode !== "ephemeral") {
-    const invocation = options.invocationId ? `/invocations/${options.invocationId}` : "";
-    reporter.note(`Restate UI: ${runtime.uiUrl}${invocation}`);
+    reporter.note(`Restate UI: ${runtime.ui(options.invocationId)}`);
   }
   reporter.close();
   return code;

@@ -1,15 +1,30 @@
 import { UnavailableError } from "../errors.js";
+import { tcpTarget, type HttpTarget } from "./transport.js";
 
-/** A thin client of Restate's admin API: registration, SQL introspection and invocation control. */
+/**
+ * A thin client of Restate's admin API: registration, SQL introspection and invocation control. Over
+ * TCP for a URL, or over a unix socket for the embedded server.
+ */
 export class AdminClient {
+  readonly target: HttpTarget;
+  /** Where the admin API is, as a user would name it (a URL, or `unix:/path/admin.sock`). */
+  readonly url: string;
+
   constructor(
-    readonly url: string,
+    target: HttpTarget | string,
     private readonly timeoutMs = 10_000,
-  ) {}
+  ) {
+    this.target = typeof target === "string" ? tcpTarget(target) : target;
+    this.url = this.target.label;
+  }
+
+  private fetch(path: string, init: RequestInit): Promise<Response> {
+    return this.target.fetch(new URL(path, this.target.url), init);
+  }
 
   private async request(path: string, init: RequestInit = {}): Promise<Response> {
     try {
-      return await fetch(new URL(path, this.url), {
+      return await this.fetch(path, {
         ...init,
         signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
       });
@@ -47,7 +62,7 @@ export class AdminClient {
 
   async healthy(timeoutMs = 1000): Promise<boolean> {
     try {
-      const res = await fetch(new URL("/health", this.url), {
+      const res = await this.fetch("/health", {
         signal: AbortSignal.timeout(timeoutMs),
       });
       return res.ok;
@@ -59,7 +74,7 @@ export class AdminClient {
   /** True once SQL over every partition answers (each partition has a leader). */
   async queryable(timeoutMs = 1000): Promise<boolean> {
     try {
-      const res = await fetch(new URL("/query", this.url), {
+      const res = await this.fetch("/query", {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json" },
         body: JSON.stringify({ query: "SELECT count(*) AS n FROM sys_invocation" }),
@@ -89,6 +104,37 @@ export class AdminClient {
         `Restate could not register the endpoint ${endpointUri}: HTTP ${res.status} ${(await this.read(res)).slice(0, 300)}`,
       );
     }
+  }
+
+  /**
+   * Points every deployment registered at `fromUri` to `toUri` (PATCH /deployments/{id}, Restate
+   * 1.7): the invocations pinned to it follow. Returns how many moved.
+   */
+  async moveDeployments(fromUri: string, toUri: string): Promise<number> {
+    const res = await this.request("/deployments");
+    if (!res.ok) {
+      throw new UnavailableError(`Restate admin API answered HTTP ${res.status} for /deployments`);
+    }
+    const { deployments } = await this.readJson<{ deployments: { id: string; uri?: string }[] }>(
+      res,
+    );
+    const same = (uri: string | undefined) =>
+      uri?.replace(/\/+$/, "") === fromUri.replace(/\/+$/, "");
+    let moved = 0;
+    for (const deployment of deployments.filter((d) => same(d.uri))) {
+      const update = await this.request(`/deployments/${encodeURIComponent(deployment.id)}`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ uri: toUri }),
+      });
+      if (!update.ok) {
+        throw new UnavailableError(
+          `Restate could not move the deployment ${deployment.id} from ${fromUri} to ${toUri}: HTTP ${update.status} ${(await this.read(update)).slice(0, 300)}`,
+        );
+      }
+      moved++;
+    }
+    return moved;
   }
 
   async services(): Promise<string[]> {

@@ -4,24 +4,19 @@
  * Everything lives under `$PAGENT_HOME/cluster/`.
  */
 import { execFile, spawn } from "node:child_process";
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import lockfile from "proper-lockfile";
 import { UnavailableError, UsageError } from "../errors.js";
 import { grantsPath } from "../grants.js";
 import { AdminClient } from "./admin.js";
+import { ensureIdentityKey } from "./identity.js";
 import {
   endpointHealthy,
   keyFingerprint,
+  makePrivateDir,
+  registerEndpoint,
   resumeStuckInvocations,
   runningInvocations,
   SERVICE_NAMES,
@@ -29,13 +24,14 @@ import {
   type EmbeddedState,
 } from "./runtime.js";
 import {
+  checkSocketPath,
   freePort,
   isAlive,
-  portIsFree,
   restateBinary,
   stopProcess,
-  type ServerPorts,
+  type ServerSockets,
 } from "./server.js";
+import { unixTarget } from "./transport.js";
 
 export const CLUSTER_NAME = "pagent-local";
 /** Few partitions keep three nodes on a small machine lean; enough to spread leaders over the nodes. */
@@ -50,7 +46,12 @@ export interface ClusterNode {
   name: string;
   /** 0 once stopped. */
   pid: number;
-  ports: ServerPorts;
+  /**
+   * The node listens on these unix sockets only (in its data dir, under the user's 0700
+   * $PAGENT_HOME): no other local user reaches the cluster. A cluster made by an older pagent had
+   * TCP `ports` here instead.
+   */
+  sockets: ServerSockets;
 }
 
 /** What `pagent cluster` remembers between commands (`$PAGENT_HOME/cluster/cluster.json`). */
@@ -71,18 +72,27 @@ export function clusterPaths(home: string) {
     data: path.join(dir, "data"),
     logs: path.join(dir, "logs"),
     lock: path.join(home, "cluster.lock"),
+    /** The nodes' request identity private key (0600), shared by all: the endpoint trusts one key. */
+    identityKey: path.join(dir, "identity.pem"),
+    /** The nodes' TMPDIR: their scratch `invoker-*` dirs stay private. */
+    tmp: path.join(dir, "tmp"),
     config: (name: string) => path.join(dir, `${name}.toml`),
     nodeLog: (name: string) => path.join(dir, "logs", `${name}.log`),
     endpointLog: path.join(dir, "logs", "endpoint.log"),
   };
 }
 
+/** The node's sockets as `unix:` addresses: what connect mode, restatectl and Restate's config take. */
 export function nodeUrls(node: ClusterNode) {
   return {
-    ingressUrl: `http://${HOST}:${node.ports.ingress}`,
-    adminUrl: `http://${HOST}:${node.ports.admin}`,
-    nodeUrl: `http://${HOST}:${node.ports.node}`,
+    ingressUrl: `unix:${node.sockets.ingress}`,
+    adminUrl: `unix:${node.sockets.admin}`,
+    nodeUrl: `unix:${node.sockets.node}`,
   };
+}
+
+function nodeAdmin(node: ClusterNode, timeoutMs: number): AdminClient {
+  return new AdminClient(unixTarget(node.sockets.admin), timeoutMs);
 }
 
 /** The flags that point pagent at every node of the cluster, in node order. */
@@ -100,8 +110,13 @@ const toml = (value: string) => JSON.stringify(value);
  * One node's restate-server config. Every key here is checked against `restate-server
  * --dump-config` (1.7.12): an unknown key would be ignored without a word.
  */
-export function nodeConfig(state: ClusterState, node: ClusterNode, dataDir: string): string {
-  const peers = state.nodes.map((n) => toml(`${nodeUrls(n).nodeUrl}/`));
+export function nodeConfig(
+  state: ClusterState,
+  node: ClusterNode,
+  dataDir: string,
+  identityKeyFile: string,
+): string {
+  const peers = state.nodes.map((n) => toml(nodeUrls(n).nodeUrl));
   return `# pagent local cluster "${state.clusterName}": ${node.name} of ${state.nodes.length}, written by \`pagent cluster up\`
 cluster-name = ${toml(state.clusterName)}
 node-name = ${toml(node.name)}
@@ -113,9 +128,9 @@ auto-provision = ${node.index === 1 ? "true" : "false"}
 default-num-partitions = ${state.partitions}
 # every log record and every partition on ${state.replication} node(s): one node may be lost
 default-replication = ${state.replication}
-listen-mode = "tcp"
-bind-address = ${toml(`${HOST}:${node.ports.node}`)}
-advertised-address = ${toml(`${nodeUrls(node).nodeUrl}/`)}
+# unix sockets only, in <base-dir>/<node-name>/: no TCP port another local user could reach
+listen-mode = "unix"
+advertised-address = ${toml(nodeUrls(node).nodeUrl)}
 # a node joining (or coming back) is trusted after 0.5 s instead of 5 s: faster start and rejoin
 gossip-suspect-interval = "500ms"
 # three nodes on one machine: cap RocksDB's memory (default 2 GiB each)
@@ -129,11 +144,9 @@ addresses = [${peers.join(", ")}]
 [bifrost]
 default-provider = "replicated"
 
-[admin]
-bind-address = ${toml(`${HOST}:${node.ports.admin}`)}
-
-[ingress]
-bind-address = ${toml(`${HOST}:${node.ports.ingress}`)}
+[worker.invoker]
+# every request to the endpoint is signed with this key; the endpoint refuses unsigned ones
+request-identity-private-key-pem-file = ${toml(identityKeyFile)}
 `;
 }
 
@@ -147,12 +160,12 @@ export function readClusterState(home: string): ClusterState | undefined {
 
 function writeClusterState(home: string, state: ClusterState): void {
   const file = clusterPaths(home).state;
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2));
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
 }
 
 async function withClusterLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(home, { recursive: true });
+  makePrivateDir(home);
   const release = await lockfile.lock(home, {
     lockfilePath: clusterPaths(home).lock,
     retries: { retries: 1200, minTimeout: 50, maxTimeout: 100, factor: 1 },
@@ -165,38 +178,40 @@ async function withClusterLock<T>(home: string, fn: () => Promise<T>): Promise<T
   }
 }
 
-/** Free loopback ports, none of them handed out twice. */
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort(HOST));
-  return [...ports];
-}
-
-async function newClusterState(nodes: number): Promise<ClusterState> {
-  const ports = await distinctFreePorts(nodes * 3 + 1);
+async function newClusterState(home: string, nodes: number): Promise<ClusterState> {
+  const data = clusterPaths(home).data;
   return {
     clusterName: CLUSTER_NAME,
     partitions: CLUSTER_PARTITIONS,
     replication: Math.min(2, nodes),
-    endpointPort: ports[nodes * 3]!,
-    nodes: Array.from({ length: nodes }, (_, i) => ({
-      index: i + 1,
-      name: `node-${i + 1}`,
-      pid: 0,
-      ports: { ingress: ports[i * 3]!, admin: ports[i * 3 + 1]!, node: ports[i * 3 + 2]! },
-    })),
+    endpointPort: await freePort(HOST),
+    nodes: Array.from({ length: nodes }, (_, i) => {
+      const name = `node-${i + 1}`;
+      const dir = path.join(data, name);
+      return {
+        index: i + 1,
+        name,
+        pid: 0,
+        sockets: {
+          ingress: path.join(dir, "ingress.sock"),
+          admin: path.join(dir, "admin.sock"),
+          node: path.join(dir, "fabric.sock"),
+        },
+      };
+    }),
   };
 }
 
 function spawnNode(home: string, node: ClusterNode): number {
   const paths = clusterPaths(home);
-  const log = openSync(paths.nodeLog(node.name), "a");
+  const log = openSync(paths.nodeLog(node.name), "a", 0o600);
   // Only the config file decides: no model key, and no RESTATE_* variable of the caller overriding it.
   const env = Object.fromEntries(
     Object.entries(process.env).filter(
       ([key]) => key !== "OPENAI_API_KEY" && !key.startsWith("RESTATE_"),
     ),
   );
+  env.TMPDIR = paths.tmp;
   const child = spawn(restateBinary(), ["--no-logo", "--config-file", paths.config(node.name)], {
     detached: true,
     stdio: ["ignore", log, log],
@@ -338,11 +353,11 @@ export function clusterProblems(state: ClusterState, view: ClusterView | undefin
 /** Every node's admin API and ingress answer, and SQL over every partition works through each admin. */
 async function nodesServe(state: ClusterState): Promise<boolean> {
   const checks = state.nodes.map(async (node) => {
-    const { adminUrl, ingressUrl } = nodeUrls(node);
-    const admin = new AdminClient(adminUrl, 2000);
+    const admin = nodeAdmin(node, 2000);
     if (!(await admin.healthy(1000))) return false;
+    const ingress = unixTarget(node.sockets.ingress);
     try {
-      const res = await fetch(`${ingressUrl}/restate/health`, {
+      const res = await ingress.fetch(`${ingress.url}/restate/health`, {
         signal: AbortSignal.timeout(1000),
       });
       if (!res.ok) return false;
@@ -472,24 +487,26 @@ export async function clusterUp(options: ClusterUpOptions): Promise<ClusterUpRes
         `the cluster in ${paths.dir} has ${state.nodes.length} nodes; to start over with ${options.nodes}, run \`pagent cluster down --purge\` first`,
       );
     }
-    state ??= await newClusterState(options.nodes ?? 3);
-    mkdirSync(paths.logs, { recursive: true });
-    mkdirSync(paths.data, { recursive: true });
+    if (state?.nodes.some((node) => !node.sockets)) {
+      throw new UsageError(
+        `the cluster in ${paths.dir} was made by an older pagent on TCP ports; run \`pagent cluster down --purge\` and start over`,
+      );
+    }
+    state ??= await newClusterState(options.home, options.nodes ?? 3);
+    for (const node of state.nodes) checkSocketPath(node.sockets.ingress);
+    for (const dir of [paths.dir, paths.logs, paths.data, paths.tmp]) makePrivateDir(dir);
+    const identityKey = ensureIdentityKey(paths.identityKey);
     for (const node of state.nodes) {
-      writeFileSync(paths.config(node.name), nodeConfig(state, node, paths.data));
+      writeFileSync(
+        paths.config(node.name),
+        nodeConfig(state, node, paths.data, paths.identityKey),
+        { mode: 0o600 },
+      );
     }
     const started: string[] = [];
     const startedAt = Date.now();
     for (const node of state.nodes) {
       if (isAlive(node.pid)) continue;
-      // The node's address is recorded in the cluster's metadata: it must come back on the same ports.
-      for (const port of [node.ports.ingress, node.ports.admin, node.ports.node]) {
-        if (!(await portIsFree(port, HOST))) {
-          throw new UnavailableError(
-            `port ${port} of ${node.name} is taken by another process; free it, or run \`pagent cluster down --purge\` and start over`,
-          );
-        }
-      }
       node.pid = spawnNode(options.home, node);
       writeClusterState(options.home, state);
       started.push(node.name);
@@ -500,7 +517,7 @@ export async function clusterUp(options: ClusterUpOptions): Promise<ClusterUpRes
     const deadline = Date.now() + (options.timeoutMs ?? 90_000);
     const steady = await waitForCluster(options.home, state, deadline, 0);
     const readyMs = Date.now() - startedAt;
-    const endpoint = await ensureClusterEndpoint(options, state, progress);
+    const endpoint = await ensureClusterEndpoint(options, state, identityKey, progress);
     writeClusterState(options.home, state);
     if (started.length > 0) {
       progress(`waiting until partition leaders stay put for ${SETTLE_MS / 1000} s`);
@@ -513,11 +530,12 @@ export async function clusterUp(options: ClusterUpOptions): Promise<ClusterUpRes
 async function ensureClusterEndpoint(
   options: ClusterUpOptions,
   state: ClusterState,
+  identityKey: string,
   progress: (line: string) => void,
 ): Promise<{ endpointStarted: boolean; registered: boolean }> {
   const paths = clusterPaths(options.home);
   const fingerprint = keyFingerprint(options.apiKey);
-  const admins = state.nodes.map((n) => new AdminClient(nodeUrls(n).adminUrl, 5000));
+  const admins = state.nodes.map((n) => nodeAdmin(n, 5000));
   const admin = admins[0]!;
   const current = state.endpoint;
   const running = current !== undefined && isAlive(current.pid);
@@ -526,7 +544,10 @@ async function ensureClusterEndpoint(
     running &&
     ((await endpointHealthy(current.port, 2000)) || (await endpointHealthy(current.port, 2000)));
   const stale =
-    current && (current.keyFingerprint !== fingerprint || current.version !== options.version);
+    current &&
+    (current.keyFingerprint !== fingerprint ||
+      current.version !== options.version ||
+      current.identityKey !== identityKey);
   if (running && healthy && stale) {
     const busy = await retrying(() => runningInvocations(admin));
     if (busy > 0) {
@@ -538,10 +559,12 @@ async function ensureClusterEndpoint(
   // One endpoint per cluster: a stale or hung one goes before another takes its port.
   if (running && (stale || !healthy)) await stopProcess(current.pid, 10_000);
   let endpointStarted = false;
+  const previousPort = state.endpointPort;
   if (!healthy || stale) {
     const endpoint = await startEndpoint({
       previousPort: state.endpointPort,
       apiKey: options.apiKey,
+      identityKey,
       logFile: paths.endpointLog,
       grantsFile: grantsPath(options.home),
       version: options.version,
@@ -564,7 +587,7 @@ async function ensureClusterEndpoint(
   let registered = false;
   if (endpointStarted || (await missing(admin))) {
     // Registered once, through one node: the registration is cluster metadata, replicated to all.
-    await retrying(() => admin.register(`http://${HOST}:${state.endpointPort}`));
+    await retrying(() => registerEndpoint(admin, state.endpointPort, previousPort));
     registered = true;
     progress(`registered the endpoint through ${nodeUrls(state.nodes[0]!).adminUrl}`);
   }
@@ -618,7 +641,7 @@ export interface ClusterNodeStatus {
   /** The cluster's view: alive, dead, suspect, or unknown when no node answered. */
   state: string;
   nodeId: string | null;
-  ports: ServerPorts;
+  sockets: ServerSockets;
   ingressUrl: string;
   adminUrl: string;
   nodeUrl: string;
@@ -685,7 +708,7 @@ export async function clusterStatus(home: string): Promise<ClusterStatus> {
         running,
         state: seen?.state ?? "unknown",
         nodeId: seen?.id ?? null,
-        ports: node.ports,
+        sockets: node.sockets,
         ...nodeUrls(node),
         config: paths.config(node.name),
         log: paths.nodeLog(node.name),

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { spawn } from "node:child_process";
 import {
+  chmodSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -20,17 +21,22 @@ import { UnavailableError, UsageError } from "../errors.js";
 import { grantsPath } from "../grants.js";
 import { AdminClient } from "./admin.js";
 import { hostEndpoint } from "./endpoint.js";
+import { ensureIdentityKey, readPublicKey } from "./identity.js";
+import { argValue, findOwnProcesses } from "./processes.js";
 import {
+  checkSocketPaths,
   freePort,
-  freePorts,
   isAlive,
   portIsFree,
+  serverSockets,
+  socketTargets,
   spawnServer,
   stopProcess,
-  urlsOf,
   waitForServer,
-  type ServerPorts,
+  type ServerOptions,
+  type ServerTargets,
 } from "./server.js";
+import { targetOf, type HttpTarget } from "./transport.js";
 
 export type RuntimeMode = "embedded" | "ephemeral" | "connect";
 
@@ -51,9 +57,10 @@ export interface RuntimeOptions {
 /** Where a command submits jobs and reads their state. */
 export interface Runtime {
   mode: RuntimeMode;
-  ingressUrl: string;
+  ingress: HttpTarget;
   admin: AdminClient;
-  uiUrl: string;
+  /** How the user opens the Restate UI (at an invocation): a URL, or the `pagent ui` command. */
+  ui(invocationId?: string): string;
   /** After Restate became unreachable: restart what died (embedded) or move to another node (connect). */
   recover(): Promise<void>;
   close(): Promise<void>;
@@ -61,12 +68,15 @@ export interface Runtime {
 
 /** What the embedded runtime remembers between commands (`$PAGENT_HOME/runtime.json`). */
 export interface EmbeddedState {
-  server?: { pid: number; ports: ServerPorts; startedAt: string };
+  /** The server listens on unix sockets only, in its data dir ({@link serverSockets}). */
+  server?: { pid: number; startedAt: string };
   endpoint?: {
     pid: number;
     port: number;
     keyFingerprint: string;
     version: string;
+    /** The request identity key it accepts (`publickeyv1_…`). */
+    identityKey?: string;
     startedAt: string;
   };
 }
@@ -77,14 +87,36 @@ export const CLI_ENTRY = path.join(PACKAGE_ROOT, "bin", "pagent.js");
 export const SERVICE_NAMES = ["Job", "Tasks"] as const;
 
 export function embeddedPaths(home: string) {
+  const data = path.join(home, "restate");
   return {
     state: path.join(home, "runtime.json"),
-    data: path.join(home, "restate"),
+    data,
+    sockets: serverSockets(data),
     logs: path.join(home, "logs"),
     serverLog: path.join(home, "logs", "restate.log"),
     endpointLog: path.join(home, "logs", "endpoint.log"),
+    /** restate-server's request identity private key (0600). */
+    identityKey: path.join(home, "identity.pem"),
+    /** restate-server's TMPDIR: its scratch dirs stay private and are cleared before each start. */
+    tmp: path.join(home, "tmp"),
   };
 }
+
+/**
+ * A directory only the user can enter: the embedded server's sockets, data and logs live below it,
+ * so no other local user can reach or read them (a home made by an older pagent is tightened too).
+ */
+export function makePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+}
+
+/** The command that opens the UI of a server only the user's own CLI can reach. */
+export function privateUi(invocationId?: string): string {
+  return invocationId ? `pagent ui ${invocationId}` : "pagent ui";
+}
+
+const privateUiHint: Runtime["ui"] = (invocationId) => `run \`${privateUi(invocationId)}\``;
 
 /** Tells endpoints started with different credentials apart without keeping the key anywhere. */
 export function keyFingerprint(apiKey: string | undefined): string {
@@ -102,9 +134,49 @@ export function readEmbeddedState(home: string): EmbeddedState {
   }
 }
 
+/** Set on the endpoint pagent spawns: its build id, so an endpoint found without the state file is known. */
+const ENDPOINT_BUILD_ENV = "PAGENT_ENDPOINT_BUILD";
+
+/**
+ * The state file, completed with what runs for this home though the file does not know it (deleted,
+ * corrupt, or lost by a command that died while writing it): restate-server on our data dir, and
+ * the endpoint that accepts our identity key. Without this, a new server could not open the data
+ * dir the old one holds, and `server stop` would not know what to stop.
+ */
+export function liveEmbeddedState(home: string): EmbeddedState {
+  const state = readEmbeddedState(home);
+  const paths = embeddedPaths(home);
+  if (!isAlive(state.server?.pid)) {
+    const [server] = findOwnProcesses(
+      (argv) =>
+        path.basename(argv[0] ?? "") === "restate-server" &&
+        argValue(argv, "--base-dir") === paths.data,
+    );
+    if (server) state.server = { pid: server.pid, startedAt: "unknown (found running)" };
+  }
+  const identityKey = isAlive(state.endpoint?.pid) ? undefined : readPublicKey(paths.identityKey);
+  if (identityKey) {
+    const [endpoint] = findOwnProcesses(
+      (argv) => argv.includes("serve") && argValue(argv, "--identity-key") === identityKey,
+    );
+    const port = Number(endpoint && argValue(endpoint.argv, "--port"));
+    if (endpoint && port > 0) {
+      state.endpoint = {
+        pid: endpoint.pid,
+        port,
+        keyFingerprint: keyFingerprint(endpoint.env.OPENAI_API_KEY),
+        version: endpoint.env[ENDPOINT_BUILD_ENV] ?? "unknown",
+        identityKey,
+        startedAt: "unknown (found running)",
+      };
+    }
+  }
+  return state;
+}
+
 function writeEmbeddedState(home: string, state: EmbeddedState): void {
   const file = embeddedPaths(home).state;
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2));
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
   // rename is atomic: a concurrent reader sees the old or the new state, never half of one.
   renameSync(`${file}.tmp`, file);
 }
@@ -170,7 +242,7 @@ export async function resumeStuckInvocations(admin: AdminClient): Promise<number
 }
 
 async function withLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(home, { recursive: true });
+  makePrivateDir(home);
   const release = await lockfile.lock(home, {
     lockfilePath: path.join(home, "runtime.lock"),
     retries: { retries: 600, minTimeout: 50, maxTimeout: 100, factor: 1 },
@@ -183,53 +255,66 @@ async function withLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function chooseServerPorts(previous: ServerPorts | undefined): Promise<ServerPorts> {
-  if (previous) {
-    const free = await Promise.all(
-      [previous.ingress, previous.admin, previous.node].map((p) => portIsFree(p)),
-    );
-    if (free.every(Boolean)) return previous;
-  }
-  return freePorts();
-}
-
 /** Starts what is missing of the embedded server and endpoint, under a lock so two commands start one. */
 export async function ensureEmbedded(
   options: RuntimeOptions,
 ): Promise<EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>> {
   const paths = embeddedPaths(options.home);
+  checkSocketPaths(paths.data);
   const fingerprint = keyFingerprint(options.apiKey);
+  const targets = socketTargets(paths.data);
   const current = readEmbeddedState(options.home);
-  if (await embeddedReady(current, fingerprint, options.version)) {
+  if (await embeddedReady(current, targets, fingerprint, options.version)) {
     return current as EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>;
   }
   return withLock(options.home, async () => {
-    const state = readEmbeddedState(options.home);
-    mkdirSync(paths.logs, { recursive: true });
+    const state = liveEmbeddedState(options.home);
+    makePrivateDir(paths.logs);
+    const identityKey = ensureIdentityKey(paths.identityKey);
     let restarted = false;
-    if (
-      !state.server ||
-      !isAlive(state.server.pid) ||
-      !(await new AdminClient(urlsOf(state.server.ports).adminUrl).healthy())
-    ) {
+    let moved = false;
+    const serverOptions = {
+      dataDir: paths.data,
+      logFile: paths.serverLog,
+      identityKeyFile: paths.identityKey,
+      tmpDir: paths.tmp,
+    };
+    if (!state.server || !isAlive(state.server.pid) || !(await targets.admin.healthy())) {
       if (state.server && isAlive(state.server.pid)) await stopProcess(state.server.pid, 5000);
-      const ports = await chooseServerPorts(state.server?.ports);
-      const child = spawnServer({
-        dataDir: paths.data,
-        ports,
-        logFile: paths.serverLog,
-        detached: true,
-      });
-      await waitForServer(ports, 30_000, "127.0.0.1", child);
-      state.server = { pid: child.pid!, ports, startedAt: new Date().toISOString() };
+      // Nothing runs on this data dir now (we hold the lock): scratch dirs of a killed server go.
+      rmSync(paths.tmp, { recursive: true, force: true });
+      makePrivateDir(paths.tmp);
+      const previous = state.endpoint;
+      if (previous && !isAlive(previous.pid) && !(await portIsFree(previous.port))) {
+        // Another process took the endpoint's port while everything was stopped. Running jobs are
+        // pinned to that address: move them to a new endpoint before any of them runs again, so
+        // that process receives nothing (#13.5).
+        state.endpoint = await startEndpoint({
+          previousPort: previous.port,
+          apiKey: options.apiKey,
+          identityKey,
+          logFile: paths.endpointLog,
+          grantsFile: grantsPath(options.home),
+          version: options.version,
+        });
+        writeEmbeddedState(options.home, state);
+        await moveDeploymentsWhileIdle(serverOptions, previous.port, state.endpoint.port);
+        moved = true;
+      }
+      const child = spawnServer({ ...serverOptions, detached: true });
+      await waitForServer(targets, 30_000, child);
+      state.server = { pid: child.pid!, startedAt: new Date().toISOString() };
       writeEmbeddedState(options.home, state);
       restarted = true;
     }
-    const admin = new AdminClient(urlsOf(state.server.ports).adminUrl);
+    const admin = targets.admin;
     const endpoint = state.endpoint;
     const endpointUp = endpoint && isAlive(endpoint.pid) && (await endpointHealthy(endpoint.port));
     const stale =
-      endpoint && (endpoint.keyFingerprint !== fingerprint || endpoint.version !== options.version);
+      endpoint &&
+      (endpoint.keyFingerprint !== fingerprint ||
+        endpoint.version !== options.version ||
+        endpoint.identityKey !== identityKey);
     if (endpointUp && stale) {
       const busy = await runningInvocations(admin);
       if (busy > 0) {
@@ -252,13 +337,17 @@ export async function ensureEmbedded(
       state.endpoint = await startEndpoint({
         previousPort: endpoint?.port,
         apiKey: options.apiKey,
+        identityKey,
         logFile: paths.endpointLog,
         grantsFile: grantsPath(options.home),
         version: options.version,
       });
       writeEmbeddedState(options.home, state);
-      await admin.register(`http://127.0.0.1:${state.endpoint.port}`);
+      await registerEndpoint(admin, state.endpoint.port, endpoint?.port);
       restarted = true;
+    } else if (moved) {
+      // The moved deployment kept the old endpoint's services; the new endpoint's replace them.
+      await registerEndpoint(admin, state.endpoint!.port, undefined);
     }
     if (restarted) await resumeStuckInvocations(admin);
     return state as EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>;
@@ -267,21 +356,83 @@ export async function ensureEmbedded(
 
 async function embeddedReady(
   state: EmbeddedState,
+  targets: ServerTargets,
   fingerprint: string,
   version: string,
 ): Promise<boolean> {
   const { server, endpoint } = state;
   if (!server || !endpoint) return false;
   if (endpoint.keyFingerprint !== fingerprint || endpoint.version !== version) return false;
+  if (!endpoint.identityKey) return false;
   if (!isAlive(server.pid) || !isAlive(endpoint.pid)) return false;
   const [serverOk, endpointOk] = await Promise.all([
-    new AdminClient(urlsOf(server.ports).adminUrl).healthy(),
+    targets.admin.healthy(),
     endpointHealthy(endpoint.port),
   ]);
   return serverOk && endpointOk;
 }
 
 type EndpointRecord = NonNullable<EmbeddedState["endpoint"]>;
+
+/**
+ * Moves the deployment at `fromPort` to `toPort` with restate-server running as admin and metadata
+ * server only: without its worker role no invocation runs, so nothing is sent to the old address
+ * meanwhile. Restate checks the new address (discovery), so the endpoint there must be up.
+ */
+async function moveDeploymentsWhileIdle(
+  server: Omit<ServerOptions, "detached" | "roles">,
+  fromPort: number,
+  toPort: number,
+): Promise<void> {
+  const child = spawnServer({ ...server, detached: false, roles: ["admin", "metadata-server"] });
+  const { admin } = socketTargets(server.dataDir);
+  const deadline = Date.now() + 30_000;
+  try {
+    for (;;) {
+      if (child.exitCode !== null) {
+        throw new UnavailableError(
+          `restate-server exited with code ${child.exitCode} while moving the endpoint; see ${server.logFile}`,
+        );
+      }
+      try {
+        if (await admin.healthy(500)) {
+          await admin.moveDeployments(`http://127.0.0.1:${fromPort}`, `http://127.0.0.1:${toPort}`);
+          return;
+        }
+      } catch (error) {
+        if (!(error instanceof UnavailableError) || Date.now() > deadline) throw error;
+      }
+      if (Date.now() > deadline) {
+        throw new UnavailableError("restate-server did not answer while moving the endpoint");
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    const exited = new Promise((r) => child.once("exit", r));
+    if (child.exitCode === null) {
+      await stopProcess(child.pid!, 5000);
+      await exited;
+    }
+  }
+}
+
+/**
+ * Registers the endpoint on `port`. When it had to leave `previousPort` (another process took it),
+ * the deployment at the old address is moved first: Restate pins invocations to their deployment,
+ * so without the move running jobs would wait for ever on the old port, and whatever holds it would
+ * receive their requests.
+ */
+export async function registerEndpoint(
+  admin: AdminClient,
+  port: number,
+  previousPort: number | undefined,
+): Promise<void> {
+  const uri = `http://127.0.0.1:${port}`;
+  if (previousPort !== undefined && previousPort !== port) {
+    await admin.moveDeployments(`http://127.0.0.1:${previousPort}`, uri);
+  }
+  await admin.register(uri);
+}
 
 /**
  * Starts `pagent serve` on the port it had before, or on a free one if that is taken: Restate pins
@@ -291,6 +442,8 @@ type EndpointRecord = NonNullable<EmbeddedState["endpoint"]>;
 export async function startEndpoint(options: {
   previousPort: number | undefined;
   apiKey: string | undefined;
+  /** The only request identity the endpoint accepts: its Restate's (`publickeyv1_…`). */
+  identityKey: string;
   logFile: string;
   /** The user's grants file (src/grants.ts), which the endpoint reads again whenever it changes. */
   grantsFile: string;
@@ -299,12 +452,13 @@ export async function startEndpoint(options: {
 }): Promise<EndpointRecord> {
   let port = options.previousPort;
   if (!port || !(await portIsFree(port))) port = await freePort();
-  const pid = spawnEndpointProcess(port, options.apiKey, options.logFile, options.grantsFile);
+  const pid = spawnEndpointProcess({ ...options, port });
   const record: EndpointRecord = {
     pid,
     port,
     keyFingerprint: keyFingerprint(options.apiKey),
     version: options.version,
+    identityKey: options.identityKey,
     startedAt: new Date().toISOString(),
   };
   options.onSpawned?.(record);
@@ -313,24 +467,39 @@ export async function startEndpoint(options: {
 }
 
 /** Starts `pagent serve` on loopback, detached, logging to `logFile`; returns its pid. */
-function spawnEndpointProcess(
-  port: number,
-  apiKey: string | undefined,
-  logFile: string,
-  grantsFile: string,
-): number {
-  const log = openSync(logFile, "a");
-  const { OPENAI_API_KEY: _inherited, ...env } = process.env;
-  const child = spawn(
-    process.execPath,
-    [CLI_ENTRY, "serve", "--host", "127.0.0.1", "--port", String(port), "--grants", grantsFile],
-    {
-      detached: true,
-      stdio: ["ignore", log, log],
-      // The key reaches the endpoint through its environment only: never argv, files or logs.
-      env: apiKey ? { ...env, OPENAI_API_KEY: apiKey } : env,
+function spawnEndpointProcess(options: {
+  port: number;
+  apiKey: string | undefined;
+  identityKey: string;
+  logFile: string;
+  grantsFile: string;
+  version: string;
+}): number {
+  const log = openSync(options.logFile, "a", 0o600);
+  // Identity keys of the caller's environment would let another Restate in: ours is the only one.
+  const { OPENAI_API_KEY: _inherited, RESTATE_IDENTITY_KEYS: _keys, ...env } = process.env;
+  const args = [
+    "serve",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(options.port),
+    // Public, so argv is fine: only requests signed by our restate-server are served.
+    "--identity-key",
+    options.identityKey,
+    "--grants",
+    options.grantsFile,
+  ];
+  const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
+    detached: true,
+    stdio: ["ignore", log, log],
+    // The key reaches the endpoint through its environment only: never argv, files or logs.
+    env: {
+      ...env,
+      ...(options.apiKey ? { OPENAI_API_KEY: options.apiKey } : {}),
+      [ENDPOINT_BUILD_ENV]: options.version,
     },
-  );
+  });
   closeSync(log);
   child.unref();
   return child.pid!;
@@ -339,7 +508,7 @@ function spawnEndpointProcess(
 /** Stops the embedded endpoint and server; their data stays. */
 export async function stopEmbedded(home: string, graceMs = 10_000): Promise<{ stopped: string[] }> {
   return withLock(home, async () => {
-    const state = readEmbeddedState(home);
+    const state = liveEmbeddedState(home);
     const stopped: string[] = [];
     if (state.endpoint && isAlive(state.endpoint.pid)) {
       await stopProcess(state.endpoint.pid, graceMs);
@@ -358,6 +527,7 @@ export async function stopEmbedded(home: string, graceMs = 10_000): Promise<{ st
 }
 
 async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
+  // mkdtemp makes the directory 0700: the server's sockets, data, key and scratch dirs are private.
   const dir = mkdtempSync(path.join(tmpdir(), "pagent-ephemeral-"));
   const cleanups: (() => Promise<void>)[] = [
     () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
@@ -366,12 +536,19 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
     while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
   };
   try {
-    const ports = await freePorts();
+    const dataDir = path.join(dir, "restate");
+    checkSocketPaths(dataDir);
+    const keyFile = path.join(dir, "identity.pem");
+    const identityKey = ensureIdentityKey(keyFile);
+    const tmp = path.join(dir, "tmp");
+    makePrivateDir(tmp);
     const child = spawnServer({
-      dataDir: path.join(dir, "restate"),
-      ports,
+      dataDir,
       logFile: path.join(dir, "restate.log"),
       detached: false,
+      identityKeyFile: keyFile,
+      // restate-server leaves `invoker-*` dirs in its TMPDIR: inside `dir`, they go with it.
+      tmpDir: tmp,
     });
     cleanups.push(async () => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -380,23 +557,22 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
         await exited;
       }
     });
-    await waitForServer(ports, 30_000, "127.0.0.1", child);
+    const targets = socketTargets(dataDir);
+    await waitForServer(targets, 30_000, child);
     const endpoint = await hostEndpoint({
       port: 0,
       host: "127.0.0.1",
       apiKey: options.apiKey,
+      identityKeys: [identityKey],
       silent: true,
       grants: fixedGrants(mergeGrants(emptyGrants(), options.grants ?? {})),
     });
     cleanups.push(() => endpoint.close());
-    const { adminUrl, ingressUrl } = urlsOf(ports);
-    const admin = new AdminClient(adminUrl);
-    await admin.register(endpoint.uri);
+    await targets.admin.register(endpoint.uri);
     return {
       mode: "ephemeral",
-      ingressUrl,
-      admin,
-      uiUrl: `${adminUrl}/ui`,
+      ...targets,
+      ui: privateUiHint,
       recover: () => Promise.resolve(),
       close,
     };
@@ -419,7 +595,7 @@ async function openConnect(options: RuntimeOptions): Promise<Runtime> {
   let current = 0;
   const use = async (index: number) => {
     const target = targets[index]!;
-    const admin = new AdminClient(target.adminUrl, 5000);
+    const admin = new AdminClient(targetOf(target.adminUrl), 5000);
     const services = await admin.services();
     const missing = SERVICE_NAMES.filter((name) => !services.includes(name));
     if (missing.length > 0) {
@@ -428,9 +604,9 @@ async function openConnect(options: RuntimeOptions): Promise<Runtime> {
       );
     }
     Object.assign(runtime, {
-      ingressUrl: target.ingressUrl,
+      ingress: targetOf(target.ingressUrl),
       admin,
-      uiUrl: `${target.adminUrl}/ui`,
+      ui: connectUi(target.adminUrl),
     });
     current = index;
   };
@@ -449,9 +625,9 @@ async function openConnect(options: RuntimeOptions): Promise<Runtime> {
   };
   const runtime: Runtime = {
     mode: "connect",
-    ingressUrl: targets[0]!.ingressUrl,
-    admin: new AdminClient(targets[0]!.adminUrl, 5000),
-    uiUrl: `${targets[0]!.adminUrl}/ui`,
+    ingress: targetOf(targets[0]!.ingressUrl),
+    admin: new AdminClient(targetOf(targets[0]!.adminUrl), 5000),
+    ui: connectUi(targets[0]!.adminUrl),
     recover: () => failover(current + 1),
     close: () => Promise.resolve(),
   };
@@ -459,8 +635,23 @@ async function openConnect(options: RuntimeOptions): Promise<Runtime> {
   return runtime;
 }
 
+/**
+ * A server reached over the network serves its UI itself, next to its admin API; one on a unix
+ * socket (the local cluster) is opened through `pagent ui`, with the same connect flags.
+ */
+function connectUi(adminUrl: string): Runtime["ui"] {
+  if (adminUrl.startsWith("unix:")) {
+    return (invocationId) => `run \`${privateUi(invocationId)}\` with the same --admin-url`;
+  }
+  return (invocationId) => `${adminUrl}/ui${invocationId ? `/invocations/${invocationId}` : ""}`;
+}
+
 /** Restate's default layout: admin on 9070 when the ingress is on its default 8080. */
 function deriveAdminUrl(ingressUrl: string): string {
+  // Restate puts a node's sockets side by side.
+  if (ingressUrl.startsWith("unix:") && ingressUrl.endsWith("/ingress.sock")) {
+    return ingressUrl.replace(/\/ingress\.sock$/, "/admin.sock");
+  }
   const url = new URL(ingressUrl);
   if (url.port !== "8080" && url.port !== "") {
     throw new UsageError(
@@ -497,20 +688,14 @@ export async function withRecovery<T>(
 export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (options.mode === "ephemeral") return openEphemeral(options);
   if (options.mode === "connect") return openConnect(options);
-  const state = await ensureEmbedded(options);
-  const runtime: Runtime = {
+  await ensureEmbedded(options);
+  return {
     mode: "embedded",
-    ...embeddedUrls(state.server.ports),
+    ...socketTargets(embeddedPaths(options.home).data),
+    ui: privateUiHint,
     recover: async () => {
-      const recovered = await ensureEmbedded(options);
-      Object.assign(runtime, embeddedUrls(recovered.server.ports));
+      await ensureEmbedded(options);
     },
     close: () => Promise.resolve(),
   };
-  return runtime;
-}
-
-function embeddedUrls(ports: ServerPorts): Pick<Runtime, "ingressUrl" | "admin" | "uiUrl"> {
-  const { ingressUrl, adminUrl } = urlsOf(ports);
-  return { ingressUrl, admin: new AdminClient(adminUrl), uiUrl: `${adminUrl}/ui` };
 }

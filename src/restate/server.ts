@@ -2,8 +2,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
-import { UnavailableError } from "../errors.js";
+import path from "node:path";
+import { UnavailableError, UsageError } from "../errors.js";
 import { AdminClient } from "./admin.js";
+import { IDENTITY_KEY_ENV } from "./identity.js";
+import { tcpTarget, unixTarget, type HttpTarget } from "./transport.js";
 
 /** Ports of one restate-server; all bound to the loopback address unless told otherwise. */
 export interface ServerPorts {
@@ -14,13 +17,79 @@ export interface ServerPorts {
 
 export interface ServerOptions {
   dataDir: string;
-  ports: ServerPorts;
+  /**
+   * TCP ports on `host` (loopback unless told otherwise). Without them the server listens only on
+   * unix sockets in its node directory ({@link serverSockets}): nobody but the data dir's owner
+   * reaches it.
+   */
+  ports?: ServerPorts;
   host?: string;
   /** Where the server's output goes; `inherit`-less, so a detached server outlives its parent. */
   logFile: string;
   detached: boolean;
   /** Few partitions start faster and idle smaller; one machine needs no more. */
   partitions?: number;
+  /** ed25519 private key (PEM) the server signs its requests to endpoints with. */
+  identityKeyFile?: string;
+  /** restate-server's temporary directory (its `invoker-*` dirs); the caller's TMPDIR if unset. */
+  tmpDir?: string;
+  /** Only these roles (e.g. no `worker`, so no invocation runs); all of them if unset. */
+  roles?: string[];
+}
+
+/** The node name of a server pagent starts alone; its data and sockets live in `<dataDir>/pagent/`. */
+const NODE_NAME = "pagent";
+
+/** The unix sockets of a server started without ports. */
+export function serverSockets(dataDir: string): ServerSockets {
+  const dir = path.join(dataDir, NODE_NAME);
+  return {
+    ingress: path.join(dir, "ingress.sock"),
+    admin: path.join(dir, "admin.sock"),
+    node: path.join(dir, "fabric.sock"),
+  };
+}
+
+export interface ServerSockets {
+  ingress: string;
+  admin: string;
+  node: string;
+}
+
+/** sun_path holds 108 bytes on Linux (104 on macOS); a longer socket path cannot be bound. */
+const MAX_SOCKET_PATH = 103;
+
+/** Refuses a socket path the kernel could not bind, with what to do about it. */
+export function checkSocketPath(socket: string): void {
+  const bytes = Buffer.byteLength(socket);
+  if (bytes > MAX_SOCKET_PATH) {
+    throw new UsageError(
+      `the path ${socket} is too long for a unix socket (${bytes} bytes, at most ${MAX_SOCKET_PATH}); set PAGENT_HOME (or TMPDIR for --ephemeral) to a shorter directory`,
+    );
+  }
+}
+
+export function checkSocketPaths(dataDir: string): void {
+  checkSocketPath(serverSockets(dataDir).ingress);
+}
+
+/** How the CLI reaches a server: its admin API and its ingress. */
+export interface ServerTargets {
+  admin: AdminClient;
+  ingress: HttpTarget;
+}
+
+export function socketTargets(dataDir: string, adminTimeoutMs?: number): ServerTargets {
+  const sockets = serverSockets(dataDir);
+  return {
+    admin: new AdminClient(unixTarget(sockets.admin), adminTimeoutMs),
+    ingress: unixTarget(sockets.ingress),
+  };
+}
+
+export function tcpTargets(ports: ServerPorts, host = "127.0.0.1"): ServerTargets {
+  const { adminUrl, ingressUrl } = urlsOf(ports, host);
+  return { admin: new AdminClient(adminUrl), ingress: tcpTarget(ingressUrl) };
 }
 
 /** The real binary shipped by the `@restatedev/restate-server` npm package for this platform. */
@@ -71,32 +140,37 @@ export function urlsOf(ports: ServerPorts, host = "127.0.0.1") {
 /** Starts restate-server; the caller waits for {@link waitForServer}. */
 export function spawnServer(options: ServerOptions): ChildProcess {
   const host = options.host ?? "127.0.0.1";
-  mkdirSync(options.dataDir, { recursive: true });
-  const log = openSync(options.logFile, "a");
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const log = openSync(options.logFile, "a", 0o600);
   // The server needs no model credentials; keep them out of its environment and its logs.
   const { OPENAI_API_KEY: _key, ...env } = process.env;
+  const listen = options.ports
+    ? ["--listen-mode", "tcp", "--bind-ip", host, "--bind-port", String(options.ports.node)]
+    : ["--listen-mode", "unix"];
   const child = spawn(
     restateBinary(),
     [
       "--no-logo",
-      "--listen-mode",
-      "tcp",
-      "--bind-ip",
-      host,
-      "--bind-port",
-      String(options.ports.node),
+      ...listen,
       "--base-dir",
       options.dataDir,
       "--node-name",
-      "pagent",
+      NODE_NAME,
+      ...(options.roles ? [`--roles=${options.roles.join(",")}`] : []),
     ],
     {
       detached: options.detached,
       stdio: ["ignore", log, log],
       env: {
         ...env,
-        RESTATE_INGRESS__BIND_ADDRESS: `${host}:${options.ports.ingress}`,
-        RESTATE_ADMIN__BIND_ADDRESS: `${host}:${options.ports.admin}`,
+        ...(options.ports
+          ? {
+              RESTATE_INGRESS__BIND_ADDRESS: `${host}:${options.ports.ingress}`,
+              RESTATE_ADMIN__BIND_ADDRESS: `${host}:${options.ports.admin}`,
+            }
+          : {}),
+        ...(options.identityKeyFile ? { [IDENTITY_KEY_ENV]: options.identityKeyFile } : {}),
+        ...(options.tmpDir ? { TMPDIR: options.tmpDir } : {}),
         RESTATE_DEFAULT_NUM_PARTITIONS: String(options.partitions ?? 2),
         // RocksDB's default budget is sized for a server box (2 GiB); one user's CLI needs little, and
         // a smaller budget keeps the idle server ~20 MB smaller (bench scenario 6).
@@ -115,13 +189,10 @@ export function spawnServer(options: ServerOptions): ChildProcess {
  * after an unclean stop the health endpoints answer before the partitions have leaders again.
  */
 export async function waitForServer(
-  ports: ServerPorts,
+  { admin, ingress }: ServerTargets,
   timeoutMs = 30_000,
-  host = "127.0.0.1",
   child?: ChildProcess,
 ): Promise<void> {
-  const { adminUrl, ingressUrl } = urlsOf(ports, host);
-  const admin = new AdminClient(adminUrl);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child && child.exitCode !== null) {
@@ -131,7 +202,7 @@ export async function waitForServer(
     }
     if (await admin.healthy(500)) {
       try {
-        const res = await fetch(`${ingressUrl}/restate/health`, {
+        const res = await ingress.fetch(`${ingress.url}/restate/health`, {
           signal: AbortSignal.timeout(500),
         });
         if (res.ok && (await admin.queryable(1000))) return;

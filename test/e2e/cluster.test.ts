@@ -3,15 +3,23 @@
  * node's URL rides through the SIGKILL of a node mid-batch, and no input is lost or run twice.
  * Figures are printed as `CLUSTER ...` lines.
  */
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminClient } from "../../src/restate/admin.js";
+import { unixTarget } from "../../src/restate/transport.js";
 import type { ClusterState, ClusterStatus } from "../../src/restate/cluster.js";
 import { runCli, spawnCli, type CliResult } from "../helpers/cli.js";
 import { startFakeOpenAI, type FakeLogEntry, type FakeOpenAI } from "../helpers/fake-openai.js";
-import { pidAlive, rssMiB, waitForExit } from "../helpers/procs.js";
+import {
+  listeningSocketsOf,
+  listeningUnixSocketsOf,
+  pidAlive,
+  rssMiB,
+  waitForExit,
+} from "../helpers/procs.js";
 import { inputOf } from "../helpers/request-log.js";
 
 const LONG = 180_000;
@@ -212,7 +220,7 @@ function checkBatch(result: CliResult, files: string[], killedAt: number) {
 /** Each input's job was started once: one `analyze` invocation per child job id in the cluster. */
 async function invocationsPerJob(jobs: string[]): Promise<Map<string, number>> {
   const live = clusterState().nodes.find((n) => pidAlive(n.pid))!;
-  const admin = new AdminClient(`http://127.0.0.1:${live.ports.admin}`, 10_000);
+  const admin = new AdminClient(unixTarget(live.sockets.admin), 10_000);
   const rows = await admin.query<{ key: string; n: number }>(
     `SELECT target_service_key AS key, count(*) AS n FROM sys_invocation WHERE target_service_name = 'Job' AND target_handler_name = 'analyze' AND target_service_key IN (${jobs.map((j) => `'${j}'`).join(", ")}) GROUP BY target_service_key`,
   );
@@ -220,6 +228,19 @@ async function invocationsPerJob(jobs: string[]): Promise<Map<string, number>> {
 }
 
 describe("pagent on a 3-node Restate cluster", () => {
+  it("the nodes listen on their unix sockets only; nothing in the cluster dir is open to others", () => {
+    for (const node of clusterState().nodes) {
+      expect(listeningSocketsOf(node.pid), `${node.name}'s TCP listeners`).toEqual([]);
+      expect(listeningUnixSocketsOf(node.pid)).toEqual(
+        [node.sockets.admin, node.sockets.node, node.sockets.ingress].sort(),
+      );
+    }
+    const open = execFileSync("find", [path.join(home, "cluster"), "-perm", "/077"], {
+      encoding: "utf8",
+    }).trim();
+    expect(open).toBe("");
+  });
+
   it(
     "analyze and ask with the local model run through connect mode",
     async () => {

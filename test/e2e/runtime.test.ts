@@ -3,8 +3,9 @@
  * restate-server from node_modules, and Linux's /proc to see what was really started.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import net from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runCli, spawnCli, type CliResult } from "../helpers/cli.js";
@@ -14,6 +15,7 @@ import {
   filesUnder,
   findProcesses,
   listeningSocketsOf,
+  listeningUnixSocketsOf,
   pidAlive,
   processesWithEnv,
   rssMiB,
@@ -28,7 +30,7 @@ interface Status {
     running: boolean;
     healthy: boolean;
     pid: number | null;
-    ports: { ingress: number; admin: number; node: number } | null;
+    sockets: { ingress: string; admin: string; node: string };
   };
   endpoint: {
     running: boolean;
@@ -98,6 +100,15 @@ async function analyzeLocal(
   const res = await pagent(home, ["analyze", "--text", text, "--model", "local", "--json"], env);
   expect(res.code, res.stderr).toBe(0);
   return parse<AnalyzeResult>(res);
+}
+
+/** `server stop --json` succeeds and reports that it stopped both processes. */
+async function stopBoth(home: string): Promise<void> {
+  const stop = await pagent(home, ["server", "stop", "--json"]);
+  expect(stop.code, stop.stderr).toBe(0);
+  expect(parse<{ stopped: string[] }>(stop).stopped.sort()).toEqual(
+    ["endpoint", "restate-server"].sort(),
+  );
 }
 
 /**
@@ -211,7 +222,7 @@ describe("embedded server lifecycle", () => {
       expect(second.server.pid).toBe(first.server.pid);
       expectSameEndpoint(first, second);
       expect(second.endpoint.port).toBe(first.endpoint.port);
-      expect(second.server.ports).toEqual(first.server.ports);
+      expect(second.server.sockets).toEqual(first.server.sockets);
       expect(restateServersOf(home).map((p) => p.pid)).toEqual([first.server.pid]);
       expect(endpointsOf(home).map((p) => p.pid)).toEqual([second.endpoint.pid]);
 
@@ -223,11 +234,7 @@ describe("embedded server lifecycle", () => {
       const before = await analyzeLocal(home, TEXT);
       expect(before.status).toBe("done");
 
-      const stop = await pagent(home, ["server", "stop", "--json"]);
-      expect(stop.code, stop.stderr).toBe(0);
-      expect(parse<{ stopped: string[] }>(stop).stopped.sort()).toEqual(
-        ["endpoint", "restate-server"].sort(),
-      );
+      await stopBoth(home);
       expect(pidAlive(first.server.pid)).toBe(false);
       expect(pidAlive(second.endpoint.pid)).toBe(false);
       expect(homeProcesses(home)).toEqual([]);
@@ -252,26 +259,27 @@ describe("embedded server lifecycle", () => {
     LONG,
   );
 
-  it("every socket of the server and the endpoint listens on 127.0.0.1 only", async () => {
+  it("the server listens on its three unix sockets and no TCP port; the endpoint on 127.0.0.1 only", async () => {
     const { code, status: s } = await status(home);
     expect(code).toBe(0);
-    for (const [name, pid] of [
-      ["restate-server", s.server.pid!],
-      ["endpoint", s.endpoint.pid!],
-    ] as const) {
-      const sockets = listeningSocketsOf(pid);
-      expect(sockets.length, `${name} (pid ${pid}) listens on nothing`).toBeGreaterThan(0);
-      for (const socket of sockets) {
-        expect(`${name} ${socket.family} ${socket.address}:${socket.port}`).toBe(
-          `${name} ${socket.family} 127.0.0.1:${socket.port}`,
-        );
-      }
-    }
-    const serverPorts = listeningSocketsOf(s.server.pid!).map((x) => x.port);
-    expect(serverPorts).toEqual(
-      expect.arrayContaining([s.server.ports!.ingress, s.server.ports!.admin]),
+    expect(listeningSocketsOf(s.server.pid!), "restate-server's TCP listeners").toEqual([]);
+    expect(listeningUnixSocketsOf(s.server.pid!)).toEqual(
+      [s.server.sockets.admin, s.server.sockets.node, s.server.sockets.ingress].sort(),
     );
-    expect(listeningSocketsOf(s.endpoint.pid!).map((x) => x.port)).toContain(s.endpoint.port);
+    for (const socket of Object.values(s.server.sockets)) {
+      expect(path.dirname(socket)).toBe(path.join(home, "restate", "pagent"));
+    }
+    const sockets = listeningSocketsOf(s.endpoint.pid!);
+    expect(
+      sockets.length,
+      `the endpoint (pid ${s.endpoint.pid}) listens on nothing`,
+    ).toBeGreaterThan(0);
+    for (const socket of sockets) {
+      expect(`endpoint ${socket.family} ${socket.address}:${socket.port}`).toBe(
+        `endpoint ${socket.family} 127.0.0.1:${socket.port}`,
+      );
+    }
+    expect(sockets.map((x) => x.port)).toContain(s.endpoint.port);
   });
 
   it(
@@ -330,7 +338,7 @@ describe("concurrent start", () => {
         expect(sa.server.pid).toBeGreaterThan(0);
         expect(sb.server.pid).toBe(sa.server.pid);
         expect(sb.endpoint.pid).toBe(sa.endpoint.pid);
-        expect(sb.server.ports).toEqual(sa.server.ports);
+        expect(sb.server.sockets).toEqual(sa.server.sockets);
         expect(sb.endpoint.port).toBe(sa.endpoint.port);
         expect(restateServersOf(home).map((p) => p.pid)).toEqual([sa.server.pid]);
         expect(endpointsOf(home).map((p) => p.pid)).toEqual([sa.endpoint.pid]);
@@ -379,7 +387,8 @@ describe("--ephemeral", () => {
         expect(res.code, res.stderr).toBe(0);
         const out = parse<AnalyzeResult>(res);
         expect(out.status).toBe("done");
-        expect(ephemeralDirs(tmp)).toEqual([]);
+        // Nothing at all: restate-server's own scratch dirs (invoker-*) included.
+        expect(readdirSync(tmp)).toEqual([]);
         expect(leftovers(tmp)).toEqual([]);
         // Nothing of the embedded runtime either.
         expect(readdirSync(home)).toEqual([]);
@@ -435,7 +444,7 @@ describe("--ephemeral", () => {
         expect(res.code, res.stderr).toBe(130);
         expect(exitMs).toBeLessThan(30_000);
         expect(await waitForExit(servers[0]!.pid, 5000)).toBe(true);
-        expect(ephemeralDirs(tmp)).toEqual([]);
+        expect(readdirSync(tmp)).toEqual([]);
         expect(leftovers(tmp)).toEqual([]);
         expect(homeProcesses(home)).toEqual([]);
       } finally {
@@ -447,6 +456,106 @@ describe("--ephemeral", () => {
         await fake.close();
         await teardown(home);
         removeDir(tmp);
+      }
+    },
+    LONG,
+  );
+});
+
+describe("a lost or corrupt runtime.json (#13.4)", () => {
+  it(
+    "the next command adopts the running server and endpoint; server stop still stops them",
+    async () => {
+      const home = newHome();
+      try {
+        const first = await start(home);
+        rmSync(path.join(home, "runtime.json"));
+        const res = await pagent(home, [
+          "analyze",
+          "--text",
+          "The state file is gone, the server is not.",
+          "--model",
+          "local",
+          "--json",
+        ]);
+        expect(res.code, res.stderr).toBe(0);
+        const adopted = (await status(home)).status;
+        expect(adopted.server.pid).toBe(first.server.pid);
+        expectSameEndpoint(first, adopted);
+        expect(restateServersOf(home).map((p) => p.pid)).toEqual([first.server.pid]);
+        expect(endpointsOf(home)).toHaveLength(1);
+
+        writeFileSync(path.join(home, "runtime.json"), "{ not json");
+        const lost = await status(home);
+        expect(lost.code).toBe(0);
+        expect(lost.status.server.pid).toBe(first.server.pid);
+        await stopBoth(home);
+        expect(homeProcesses(home)).toEqual([]);
+      } finally {
+        await teardown(home);
+      }
+    },
+    LONG,
+  );
+});
+
+describe("a taken endpoint port (#13.5)", () => {
+  it(
+    "after server stop mid-job and another process on the endpoint's port, attach finishes the job on a new port",
+    async () => {
+      const home = newHome();
+      const fake = await startFakeOpenAI({ latencyMs: 3000 });
+      const env = { OPENAI_API_KEY: "sk-fake-port" };
+      const squatterConnections: net.Socket[] = [];
+      const squatter = net.createServer((socket) => squatterConnections.push(socket));
+      try {
+        const first = await start(home, env);
+        const job = "taken-port-job";
+        const watching = spawnCli(
+          [
+            "analyze",
+            "--text",
+            "The port was taken while the job was running.",
+            "--only",
+            "sentiment",
+            "--model",
+            "fake",
+            "--base-url",
+            fake.baseUrl,
+            "--id",
+            job,
+            "--json",
+          ],
+          { env: { PAGENT_HOME: home, ...env }, timeoutMs: 120_000 },
+        );
+        const deadline = Date.now() + 60_000;
+        while (fake.requests.length === 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        expect(fake.requests.length, watching.stderr).toBeGreaterThan(0);
+        watching.child.kill("SIGINT");
+        expect((await watching.done).code).toBe(130);
+        const stop = await pagent(home, ["server", "stop"]);
+        expect(stop.code, stop.stderr).toBe(0);
+        await new Promise<void>((resolve) =>
+          squatter.listen(first.endpoint.port!, "127.0.0.1", resolve),
+        );
+
+        const attach = await runCli(["attach", job, "--json"], {
+          env: { PAGENT_HOME: home, ...env },
+          timeoutMs: 90_000,
+        });
+        expect(attach.code, attach.stderr).toBe(0);
+        expect(parse<AnalyzeResult>(attach).status).toBe("done");
+        const after = (await status(home)).status;
+        expect(after.endpoint.port).not.toBe(first.endpoint.port);
+        // Whatever holds the old port got none of the job's requests.
+        expect(squatterConnections).toHaveLength(0);
+      } finally {
+        for (const socket of squatterConnections) socket.destroy();
+        await new Promise((r) => squatter.close(r));
+        await fake.close();
+        await teardown(home);
       }
     },
     LONG,

@@ -144,6 +144,18 @@ export function listeningSocketsOf(pid: number): ListenSocket[] {
   });
 }
 
+/** The paths of the unix sockets `pid` listens on (/proc/net/unix, flag __SO_ACCEPTCON). */
+export function listeningUnixSocketsOf(pid: number): string[] {
+  const inodes = new Set(socketInodes(pid));
+  const paths: string[] = [];
+  for (const line of readFileSync("/proc/net/unix", "utf8").split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 8 || (parseInt(fields[3]!, 16) & 0x10000) === 0) continue;
+    if (inodes.has(Number(fields[6]))) paths.push(fields[7]!);
+  }
+  return paths.sort();
+}
+
 /** Resident set size in MiB (VmRSS of /proc/PID/status). */
 export function rssMiB(pid: number): number {
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -7,6 +7,7 @@ import {
   freePort,
   freePorts,
   spawnServer,
+  tcpTargets,
   urlsOf,
   waitForServer,
   type ServerPorts,
@@ -39,8 +40,10 @@ export async function startRestate(): Promise<TestRestate> {
       ports,
       logFile: path.join(dir, "restate.log"),
       detached: false,
+      // Its scratch `invoker-*` dirs go with the test's dir instead of piling up in /tmp.
+      tmpDir: dir,
     });
-    await waitForServer(ports, 30_000, "127.0.0.1", child);
+    await waitForServer(tcpTargets(ports), 30_000, child);
   };
   const killChild = async (signal: NodeJS.Signals) => {
     if (child.exitCode !== null || child.signalCode !== null) return;

@@ -21,7 +21,11 @@ const state: ClusterState = {
     index,
     name: `node-${index}`,
     pid: 0,
-    ports: { ingress: 18080 + index, admin: 19070 + index, node: 15120 + index },
+    sockets: {
+      ingress: `/data/node-${index}/ingress.sock`,
+      admin: `/data/node-${index}/admin.sock`,
+      node: `/data/node-${index}/fabric.sock`,
+    },
   })),
 };
 
@@ -67,16 +71,16 @@ function dumped(config: string): Map<string, string> {
 describe("the local cluster's node config", () => {
   it("uses only keys restate-server 1.7 knows, in the tables it reads them from", () => {
     for (const node of state.nodes) {
-      const written = tomlKeys(nodeConfig(state, node, "/data"));
-      const effective = dumped(nodeConfig(state, node, "/data"));
+      const written = tomlKeys(nodeConfig(state, node, "/data", "/key.pem"));
+      const effective = dumped(nodeConfig(state, node, "/data", "/key.pem"));
       const unknown = [...written.keys()].filter((key) => !effective.has(key));
       expect(unknown, `keys restate-server ignored for ${node.name}`).toEqual([]);
     }
   });
 
   it("takes effect: one cluster, node 1 provisions, replication 2, every node's metadata address", () => {
-    const first = dumped(nodeConfig(state, state.nodes[0]!, "/data"));
-    const second = dumped(nodeConfig(state, state.nodes[1]!, "/data"));
+    const first = dumped(nodeConfig(state, state.nodes[0]!, "/data", "/key.pem"));
+    const second = dumped(nodeConfig(state, state.nodes[1]!, "/data", "/key.pem"));
     expect(first.get("cluster-name")).toBe('"pagent-local"');
     expect(first.get("auto-provision")).toBe("true");
     expect(second.get("auto-provision")).toBe("false");
@@ -84,18 +88,22 @@ describe("the local cluster's node config", () => {
     expect(first.get("default-num-partitions")).toBe("4");
     expect(first.get("gossip-suspect-interval")).toBe('"500ms"');
     expect(first.get("bifrost.default-provider")).toBe('"replicated"');
-    expect(first.get("bind-address")).toBe('"127.0.0.1:15121"');
-    expect(second.get("admin.bind-address")).toBe('"127.0.0.1:19072"');
-    expect(second.get("ingress.bind-address")).toBe('"127.0.0.1:18082"');
-    for (const port of [15121, 15122, 15123]) {
-      expect(second.get("metadata-client.addresses")).toContain(`"http://127.0.0.1:${port}/"`);
+    expect(first.get("listen-mode")).toBe('"unix"');
+    expect(first.get("advertised-address")).toBe('"unix:/data/node-1/fabric.sock"');
+    expect(second.get("worker.invoker.request-identity-private-key-pem-file")).toBe('"/key.pem"');
+    for (const index of [1, 2, 3]) {
+      expect(second.get("metadata-client.addresses")).toContain(
+        `"unix:/data/node-${index}/fabric.sock"`,
+      );
     }
   });
 
   it("connect flags list every node, node 1 first, admin URLs in the same order", () => {
     expect(connectFlags(state.nodes)).toEqual({
-      restateUrl: "http://127.0.0.1:18081,http://127.0.0.1:18082,http://127.0.0.1:18083",
-      adminUrl: "http://127.0.0.1:19071,http://127.0.0.1:19072,http://127.0.0.1:19073",
+      restateUrl:
+        "unix:/data/node-1/ingress.sock,unix:/data/node-2/ingress.sock,unix:/data/node-3/ingress.sock",
+      adminUrl:
+        "unix:/data/node-1/admin.sock,unix:/data/node-2/admin.sock,unix:/data/node-3/admin.sock",
     });
   });
 });
