@@ -121,7 +121,7 @@ export function parseDuration(value: string, what: string): number {
   return Math.round(Number(match[1]) * factors[match[2] ?? "s"]!);
 }
 
-function parsePositiveDuration(value: string, what: string): number {
+export function parsePositiveDuration(value: string, what: string): number {
   const ms = parseDuration(value, what);
   if (ms <= 0) throw new UsageError(`${what} must be longer than 0, not "${value}"`);
   return ms;

@@ -105,7 +105,7 @@ export function registerAsk(program: Command, app: App): void {
         if (prompt === undefined && app.stdin.isTTY) {
           throw new UsageError('no prompt: pass pagent ask "PROMPT", or pipe it on stdin');
         }
-        prompt = (await readStream(app.stdin, 1024 * 1024)).toString("utf8");
+        prompt = (await readStream(app.stdin, 1024 * 1024, app.signal)).toString("utf8");
       }
       if (prompt.trim() === "")
         throw new UsageError("the prompt is empty; say what the agent should do");

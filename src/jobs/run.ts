@@ -94,6 +94,8 @@ export async function runSubmission(
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<ExitCode> {
+  // Ctrl-C while the inputs were read or the server started: submit nothing.
+  if (signal.aborted) throw new InterruptedError("interrupted; nothing was submitted");
   const submitted = await submitWithFailover(runtime, submission);
   const request = submission.request;
   const input = "input" in request ? request.input : `${request.items.length} inputs`;
