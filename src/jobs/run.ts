@@ -46,6 +46,8 @@ export async function followJob(
     result = await watchJob(runtime, job, {
       onEvent: (id, event) => reporter.event(id, event),
       signal: options.signal,
+      // Only pagent's own endpoint can be restarted; a connected server's endpoint is the user's.
+      ...(runtime.mode === "embedded" ? { revive: () => runtime.recover() } : {}),
       ...(options.invocationId
         ? { finished: invocationFinished(runtime, options.invocationId) }
         : {}),

@@ -29,6 +29,26 @@ export interface WatchOptions {
   unknownAfterMs?: number;
   /** How long Restate may stay unreachable before watching gives up. */
   outageTimeoutMs?: number;
+  /**
+   * Restarts what died of a runtime pagent manages (the embedded endpoint and server) and resumes
+   * the invocations backing off meanwhile. Called when Restate says it cannot reach the endpoint:
+   * Restate itself stays healthy then, so only the job's own invocations show the death.
+   */
+  revive?: () => Promise<void>;
+}
+
+/** How often a dead endpoint may be revived while Restate keeps reporting it unreachable. */
+const REVIVE_EVERY_MS = 2000;
+
+/** Restate's words for an endpoint it cannot connect to (TCP or unix socket). */
+const UNREACHABLE_ENDPOINT = /connect|refused|os error|unreachable/i;
+
+/** An invocation waiting to retry (or paused) because Restate could not reach the endpoint. */
+export function endpointUnreachable(row: InvocationRow): boolean {
+  return (
+    (row.status === "backing-off" || row.status === "paused") &&
+    UNREACHABLE_ENDPOINT.test(row.last_failure ?? "")
+  );
 }
 
 type StateRow = { service_key: string; key: string; value_utf8: string };
@@ -94,12 +114,19 @@ export async function watchJob(
   const finishedChildren = new Set<string>();
   const started = Date.now();
   let outageSince: number | undefined;
+  let revivedAt = 0;
   for (;;) {
     options.signal?.throwIfAborted();
     let result: JobResult | BatchResult | undefined;
     try {
-      result = await pollOnce(source.admin, job, seen, finishedChildren, options);
+      const poll = await pollOnce(source.admin, job, seen, finishedChildren, options);
+      result = poll.result;
       outageSince = undefined;
+      if (poll.endpointUnreachable && options.revive && Date.now() - revivedAt > REVIVE_EVERY_MS) {
+        revivedAt = Date.now();
+        // A failed revival is tried again on a later poll; the job waits in Restate meanwhile.
+        await options.revive().catch(() => undefined);
+      }
     } catch (error) {
       if (!(error instanceof UnavailableError)) throw error;
       // Restate died or a node went away: the job is safe in its log; bring it back and keep watching.
@@ -133,9 +160,9 @@ async function pollOnce(
   seen: Map<string, TaskSnapshot>,
   finishedChildren: Set<string>,
   options: WatchOptions,
-): Promise<JobResult | BatchResult | undefined> {
+): Promise<{ result?: JobResult | BatchResult; endpointUnreachable?: boolean }> {
   const view = (await readViews(admin, [job])).get(job);
-  if (!view) return undefined;
+  if (!view) return {};
   const open = (view.children ?? [])
     .filter((c) => c.job && !finishedChildren.has(c.job) && c.state !== "queued")
     .map((c) => c.job!);
@@ -170,7 +197,7 @@ async function pollOnce(
       });
     }
   }
-  if (view.status !== "running" && view.result) return view.result;
+  if (view.status !== "running" && view.result) return { result: view.result };
   const own = invocations.get(view.invocationId);
   if (own?.status === "completed" && own.completion_result === "failure") {
     throw new PagentError(
@@ -178,5 +205,5 @@ async function pollOnce(
       EXIT.jobFailed,
     );
   }
-  return undefined;
+  return { endpointUnreachable: [...invocations.values()].some(endpointUnreachable) };
 }

@@ -174,6 +174,37 @@ describe("a crash never loses finished work and never repeats it", () => {
     });
   });
 
+  it("SIGKILL of the endpoint mid-batch with no other command: the watching CLI restarts it itself, nothing finished is asked again", async () => {
+    const home = newHome();
+    const { cli } = await startBatch(home);
+    await killPointReached();
+    const killedAt = Date.now();
+    const done = finishedBefore(killedAt);
+    const oldEndpoint = state(home).endpoint.pid;
+    await kill(oldEndpoint);
+
+    // Before the fix the command hung for ever, its tasks backing off against the dead endpoint.
+    const timer = setTimeout(() => cli.child.kill("SIGKILL"), 45_000);
+    const result = await cli.done;
+    clearTimeout(timer);
+    expect(result.code, result.stderr).toBe(0);
+    const items = finalResults(result);
+    expect(items).toHaveLength(10);
+    expect(items.every((i) => i.status === "done")).toBe(true);
+    expect(state(home).endpoint.pid).not.toBe(oldEndpoint);
+    expect(repeatedAmong(done)).toEqual([]);
+    const firstAfter = Math.min(
+      ...fake.requests.filter((r) => r.startedAt > killedAt).map((r) => r.startedAt),
+    );
+    report("endpoint-kill-watching", {
+      kills: 1,
+      jobsCompleted: items.length,
+      finishedBeforeKill: done.size,
+      repeated: 0,
+      revivedAfterMs: Math.round(firstAfter - killedAt),
+    });
+  });
+
   it("SIGKILL of restate-server mid-batch: the watching CLI restarts it on the same data, every job completes, nothing finished is asked again", async () => {
     const home = newHome();
     const { cli } = await startBatch(home);
