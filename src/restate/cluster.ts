@@ -21,6 +21,7 @@ import { AdminClient } from "./admin.js";
 import {
   endpointHealthy,
   keyFingerprint,
+  ownEndpoint,
   resumeStuckInvocations,
   runningInvocations,
   SERVICE_NAMES,
@@ -31,8 +32,10 @@ import {
   freePort,
   isAlive,
   portIsFree,
+  processStartTime,
   restateBinary,
   stopProcess,
+  verifyOwnProcess,
   type ServerPorts,
 } from "./server.js";
 
@@ -49,6 +52,7 @@ export interface ClusterNode {
   name: string;
   /** 0 once stopped. */
   pid: number;
+  startTime?: number;
   ports: ServerPorts;
 }
 
@@ -136,12 +140,22 @@ bind-address = ${toml(`${HOST}:${node.ports.ingress}`)}
 `;
 }
 
+/** The remembered cluster; a pid that is no longer the process pagent started reads as 0 (stopped). */
 export function readClusterState(home: string): ClusterState | undefined {
+  let state: ClusterState;
   try {
-    return JSON.parse(readFileSync(clusterPaths(home).state, "utf8")) as ClusterState;
+    state = JSON.parse(readFileSync(clusterPaths(home).state, "utf8")) as ClusterState;
   } catch {
     return undefined;
   }
+  for (const node of state.nodes) {
+    const args = ["restate-server", clusterPaths(home).config(node.name)];
+    if (!verifyOwnProcess(node.pid, { startTime: node.startTime, args })) node.pid = 0;
+  }
+  const endpoint = state.endpoint;
+  if (endpoint && !verifyOwnProcess(endpoint.pid, ownEndpoint(endpoint.startTime)))
+    endpoint.pid = 0;
+  return state;
 }
 
 function writeClusterState(home: string, state: ClusterState): void {
@@ -490,6 +504,7 @@ export async function clusterUp(options: ClusterUpOptions): Promise<ClusterUpRes
         }
       }
       node.pid = spawnNode(options.home, node);
+      node.startTime = processStartTime(node.pid);
       writeClusterState(options.home, state);
       started.push(node.name);
       progress(`started ${node.name} (pid ${node.pid})`);

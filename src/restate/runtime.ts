@@ -23,10 +23,13 @@ import {
   freePorts,
   isAlive,
   portIsFree,
+  processStartTime,
   spawnServer,
   stopProcess,
   urlsOf,
+  verifyOwnProcess,
   waitForServer,
+  type ExpectedProcess,
   type ServerPorts,
 } from "./server.js";
 
@@ -55,9 +58,11 @@ export interface Runtime {
 
 /** What the embedded runtime remembers between commands (`$PAGENT_HOME/runtime.json`). */
 export interface EmbeddedState {
-  server?: { pid: number; ports: ServerPorts; startedAt: string };
+  /** `startTime`: see processStartTime; with the command line it proves a pid is still ours. */
+  server?: { pid: number; ports: ServerPorts; startedAt: string; startTime?: number };
   endpoint?: {
     pid: number;
+    startTime?: number;
     port: number;
     keyFingerprint: string;
     version: string;
@@ -88,12 +93,32 @@ export function keyFingerprint(apiKey: string | undefined): string {
     .slice(0, 16);
 }
 
+/**
+ * The remembered state, with every pid that is no longer the process pagent started set to 0 (not
+ * running): everything downstream that checks or signals a pid only ever sees our own processes.
+ */
 export function readEmbeddedState(home: string): EmbeddedState {
+  let state: EmbeddedState;
   try {
-    return JSON.parse(readFileSync(embeddedPaths(home).state, "utf8")) as EmbeddedState;
+    state = JSON.parse(readFileSync(embeddedPaths(home).state, "utf8")) as EmbeddedState;
   } catch {
     return {};
   }
+  const { server, endpoint } = state;
+  if (server && !verifyOwnProcess(server.pid, ownServer(home, server.startTime))) server.pid = 0;
+  if (endpoint && !verifyOwnProcess(endpoint.pid, ownEndpoint(endpoint.startTime)))
+    endpoint.pid = 0;
+  return state;
+}
+
+/** The embedded restate-server: the binary, on this home's data dir. */
+function ownServer(home: string, startTime: number | undefined): ExpectedProcess {
+  return { startTime, args: ["restate-server", embeddedPaths(home).data] };
+}
+
+/** A `pagent serve` endpoint started by pagent. */
+export function ownEndpoint(startTime: number | undefined): ExpectedProcess {
+  return { startTime, args: ["pagent.js", "serve"] };
 }
 
 function writeEmbeddedState(home: string, state: EmbeddedState): void {
@@ -215,7 +240,12 @@ export async function ensureEmbedded(
         detached: true,
       });
       await waitForServer(ports, 30_000, "127.0.0.1", child);
-      state.server = { pid: child.pid!, ports, startedAt: new Date().toISOString() };
+      state.server = {
+        pid: child.pid!,
+        startTime: processStartTime(child.pid!),
+        ports,
+        startedAt: new Date().toISOString(),
+      };
       writeEmbeddedState(options.home, state);
       restarted = true;
     }
@@ -284,6 +314,7 @@ export async function startEndpoint(options: {
   const pid = spawnEndpointProcess(port, options.apiKey, options.logFile);
   const record: EndpointRecord = {
     pid,
+    startTime: processStartTime(pid),
     port,
     keyFingerprint: keyFingerprint(options.apiKey),
     version: options.version,
