@@ -180,7 +180,7 @@ export function resolveConfig(flags: GlobalFlags, rawEnv: Env, file: ConfigFile)
   }
   const taskTimeout = flags.taskTimeout ?? env.PAGENT_TASK_TIMEOUT ?? file.taskTimeout;
   const taskTimeoutMs =
-    taskTimeout !== undefined ? parseDuration(taskTimeout, "--task-timeout") : 120_000;
+    taskTimeout !== undefined ? parsePositiveDuration(taskTimeout, "--task-timeout") : 120_000;
   if (taskTimeoutMs > MAX_TASK_TIMEOUT_MS) {
     throw new UsageError(
       `--task-timeout may be at most ${MAX_TASK_TIMEOUT_MS / 60_000}m (Restate stops a step that stays silent much longer), not "${taskTimeout}"`,

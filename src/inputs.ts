@@ -23,27 +23,39 @@ export interface InputSources {
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * A file name as one printable line: a name with a newline or another control character is shown
+ * quoted with JSON escapes (`"a\\nb.txt"`), so it cannot break a header or an error line.
+ */
+export function printableName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(name) ? JSON.stringify(name) : name;
+}
+
 /** Refuses what no model should be sent: empty, binary, non-UTF-8 or oversized input. */
 export function checkBytes(label: string, bytes: Buffer, maxBytes: number): Input {
   if (bytes.length > maxBytes) {
     return {
       label,
       // A stream is read only up to the limit, so its full size is unknown here.
-      error: `${label}: input is larger than --max-bytes ${maxBytes}; split it or raise --max-bytes`,
+      error: `${printableName(label)}: input is larger than --max-bytes ${maxBytes}; split it or raise --max-bytes`,
     };
   }
   if (bytes.length === 0 || bytes.toString("utf8").trim() === "") {
-    return { label, error: `${label}: input is empty; give a file with text in it` };
+    return { label, error: `${printableName(label)}: input is empty; give a file with text in it` };
   }
   if (bytes.includes(0))
-    return { label, error: `${label}: input looks binary (it has NUL bytes); give a text file` };
+    return {
+      label,
+      error: `${printableName(label)}: input looks binary (it has NUL bytes); give a text file`,
+    };
   let text: string;
   try {
     text = decoder.decode(bytes);
   } catch {
     return {
       label,
-      error: `${label}: input is not valid UTF-8; convert it first (e.g. iconv -t UTF-8)`,
+      error: `${printableName(label)}: input is not valid UTF-8; convert it first (e.g. iconv -t UTF-8)`,
     };
   }
   return { label, text, bytes };
@@ -85,7 +97,7 @@ async function openPipe(file: string, timeoutMs: number, signal?: AbortSignal): 
   await opening.then(closeFd, () => undefined);
   if (winner === "aborted") throw interrupted();
   throw new InputRefused(
-    `${file}: no writer opened this pipe within ${timeoutMs / 1000} s; start the writer first or raise --input-timeout`,
+    `${printableName(file)}: no writer opened this pipe within ${timeoutMs / 1000} s; start the writer first or raise --input-timeout`,
   );
 }
 
@@ -123,16 +135,19 @@ async function readFileInput(
     const code = (error as NodeJS.ErrnoException).code;
     return {
       label: file,
-      error: code === "ENOENT" ? `${file}: no such file` : `${file}: cannot read it (${code})`,
+      error:
+        code === "ENOENT"
+          ? `${printableName(file)}: no such file`
+          : `${printableName(file)}: cannot read it (${code})`,
     };
   }
   if (info.isDirectory())
-    return { label: file, error: `${file}: is a directory; give the files in it` };
+    return { label: file, error: `${printableName(file)}: is a directory; give the files in it` };
   // Refuse before reading a huge file; devices and pipes have no size, so reading stops at the limit.
   if (info.isFile() && info.size > maxBytes) {
     return {
       label: file,
-      error: `${file}: input is ${info.size} bytes, over --max-bytes ${maxBytes}; split it or raise --max-bytes`,
+      error: `${printableName(file)}: input is ${info.size} bytes, over --max-bytes ${maxBytes}; split it or raise --max-bytes`,
     };
   }
   try {
@@ -150,7 +165,7 @@ async function readFileInput(
     if (error instanceof InputRefused) return { label: file, error: error.message };
     return {
       label: file,
-      error: `${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      error: `${printableName(file)}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
     };
   }
 }

@@ -4,7 +4,7 @@ import { commandContext, type App } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
 import { readInputs } from "../inputs.js";
 import { parseAnalysisFlags, planAnalyze, selectAnalyses } from "../jobs/analyze-plan.js";
-import { runSubmission } from "../jobs/run.js";
+import { checkSubmissionSize, runSubmission } from "../jobs/run.js";
 import { jobBounds, modelSpec, retrySettings } from "./shared.js";
 
 interface AnalyzeFlags {
@@ -84,6 +84,7 @@ export function registerAnalyze(program: Command, app: App): void {
         retentionMs: config.retentionMs,
         bounds: jobBounds(config, model),
       });
+      checkSubmissionSize(submission);
       const runtime = await ctx.openRuntime();
       const code = await runSubmission(runtime, submission, ctx.reporter, app.signal);
       app.finish(bad.length > 0 && code === EXIT.ok ? EXIT.partial : code);

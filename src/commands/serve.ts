@@ -36,10 +36,7 @@ export function registerServe(program: Command, app: App): void {
           .map((k) => k.trim())
           .filter(Boolean),
       ];
-      for (const key of identityKeys) {
-        if (!key.startsWith("publickeyv1_"))
-          throw new UsageError(`identity key "${key}" must start with publickeyv1_`);
-      }
+      await checkIdentityKeys(identityKeys);
       const endpoint = await hostEndpoint({
         port,
         host: flags.host,
@@ -66,4 +63,24 @@ export function registerServe(program: Command, app: App): void {
       });
       app.finish(EXIT.ok);
     });
+}
+
+/** A bad key is a usage error (exit 2): the SDK's own parser decides, on a throwaway endpoint. */
+async function checkIdentityKeys(keys: string[]): Promise<void> {
+  const restate = await import("@restatedev/restate-sdk");
+  for (const key of keys) {
+    if (!key.startsWith("publickeyv1_"))
+      throw new UsageError(`identity key "${key}" must start with publickeyv1_`);
+    try {
+      restate
+        .endpoint()
+        .setLogger(() => undefined)
+        .withIdentityV1(key)
+        .handler();
+    } catch (error) {
+      throw new UsageError(
+        `identity key "${key}" is not a valid Restate public key (${(error as Error).message}); give the public key matching the Restate server's request-identity private key`,
+      );
+    }
+  }
 }

@@ -1,6 +1,6 @@
 import * as clients from "@restatedev/restate-sdk-clients";
 import type { BatchResult, JobResult } from "../../services/types.js";
-import { EXIT, InterruptedError, UnavailableError, type ExitCode } from "../errors.js";
+import { EXIT, InterruptedError, UnavailableError, UsageError, type ExitCode } from "../errors.js";
 import type { Reporter } from "../output/reporter.js";
 import { summaryLine } from "../output/human.js";
 import type { Runtime } from "../restate/runtime.js";
@@ -71,6 +71,23 @@ export async function followJob(
   }
   reporter.close();
   return exitCodeFor(result);
+}
+
+/**
+ * Restate's ingress refuses a request body over `ingress.request-size-limit` (32 MiB by default in
+ * restate-server 1.7, see `restate-server --dump-config`) by dropping the connection, which reads
+ * as "fetch failed". A batch carries every input's text, so its sum counts.
+ */
+export const RESTATE_REQUEST_LIMIT = 32 * 1024 * 1024;
+
+/** Refuses, before anything is started or submitted, a job Restate would not accept. */
+export function checkSubmissionSize(submission: Submission): void {
+  const bytes = Buffer.byteLength(JSON.stringify(submission.request));
+  if (bytes <= RESTATE_REQUEST_LIMIT) return;
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  throw new UsageError(
+    `the job is ${mib(bytes)} as a request, over Restate's limit of ${mib(RESTATE_REQUEST_LIMIT)} per request (ingress request-size-limit); lower --max-bytes or split the inputs over several commands`,
+  );
 }
 
 /**

@@ -119,3 +119,15 @@ it("SIGTERM while a silent writer holds stdin open ends the command at once", as
   expect(code, stderr).toBe(130);
   expect(Date.now() - sent).toBeLessThan(3_000);
 });
+
+it("pagent serve refuses an identity key Restate cannot parse: one line, exit 2", async () => {
+  const res = await runCli(["serve", "--port", "1", "--identity-key", "publickeyv1_garbage"], {
+    env: ENV,
+    timeoutMs: 20_000,
+  });
+  expect(res.code, res.stderr).toBe(2);
+  expect(res.stderr.trim()).toMatch(
+    /^pagent: identity key "publickeyv1_garbage" is not a valid Restate public key \(.*\)/,
+  );
+  expect(res.stderr.trim().split("\n")).toHaveLength(1);
+});
