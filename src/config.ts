@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
-import { MAX_TASK_TIMEOUT_MS, type Price } from "../services/types.js";
+import { MAX_REPLY_BYTES_LIMIT, MAX_TASK_TIMEOUT_MS, type Price } from "../services/types.js";
 import { UsageError } from "./errors.js";
 import type { RuntimeMode } from "./restate/runtime.js";
 
@@ -29,6 +29,7 @@ export const configFileSchema = z
     maxBytes: z.number().int().positive().optional(),
     retries: z.number().int().min(1).optional(),
     taskTimeout: z.string().optional(),
+    maxReplyBytes: z.number().int().positive().max(MAX_REPLY_BYTES_LIMIT).optional(),
     timeout: z.string().optional(),
     rpm: z.number().int().positive().optional(),
     tpm: z.number().int().positive().optional(),
@@ -86,6 +87,8 @@ export interface ResolvedConfig {
   verbose: boolean;
   retries: number;
   taskTimeoutMs: number;
+  /** The largest LLM reply a task may journal (config `maxReplyBytes`, env PAGENT_MAX_REPLY_BYTES). */
+  maxReplyBytes?: number;
   /** `--timeout`: the whole job's time limit. */
   timeoutMs?: number;
   /** Provider limits a job asks the endpoint for (requests and tokens per minute). */
@@ -139,6 +142,17 @@ function splitUrls(value: string | undefined): string[] {
     .split(",")
     .map((u) => u.trim())
     .filter(Boolean);
+}
+
+function maxReplyBytes(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const n = parsePositiveInt(value, "PAGENT_MAX_REPLY_BYTES");
+  if (n > MAX_REPLY_BYTES_LIMIT) {
+    throw new UsageError(
+      `PAGENT_MAX_REPLY_BYTES may be at most ${MAX_REPLY_BYTES_LIMIT} (16 MiB: Restate refuses bigger journal entries), not "${value}"`,
+    );
+  }
+  return n;
 }
 
 /** Where pagent keeps its embedded server: $PAGENT_HOME, else $XDG_STATE_HOME/pagent, else ~/.local/state/pagent. */
@@ -210,6 +224,7 @@ export function resolveConfig(flags: GlobalFlags, rawEnv: Env, file: ConfigFile)
         ? parsePositiveInt(flags.retries, "--retries")
         : (file.retries ?? 5),
     taskTimeoutMs,
+    maxReplyBytes: maxReplyBytes(env.PAGENT_MAX_REPLY_BYTES) ?? file.maxReplyBytes,
     timeoutMs: timeout !== undefined ? parsePositiveDuration(timeout, "--timeout") : undefined,
     rpm: count(flags.rpm, env.PAGENT_RPM, "--rpm") ?? file.rpm,
     tpm: count(flags.tpm, env.PAGENT_TPM, "--tpm") ?? file.tpm,

@@ -20,7 +20,12 @@ export function modelSpec(config: ResolvedConfig): ModelSpec {
 }
 
 export function retrySettings(config: ResolvedConfig): RetrySettings {
-  return { ...DEFAULT_RETRY, maxAttempts: config.retries, taskTimeoutMs: config.taskTimeoutMs };
+  return {
+    ...DEFAULT_RETRY,
+    maxAttempts: config.retries,
+    taskTimeoutMs: config.taskTimeoutMs,
+    ...(config.maxReplyBytes !== undefined ? { maxReplyBytes: config.maxReplyBytes } : {}),
+  };
 }
 
 /** The bounds the user put on the job: provider limits, time limit, token budget, and the price. */
