@@ -86,7 +86,9 @@ export function registerAnalyze(program: Command, app: App): void {
       });
       checkSubmissionSize(submission);
       const runtime = await ctx.openRuntime();
-      const code = await runSubmission(runtime, submission, ctx.reporter, app.signal);
+      const code = await runSubmission(runtime, submission, ctx.reporter, app.signal, (line) =>
+        app.stderr.write(`pagent: ${line}\n`),
+      );
       app.finish(bad.length > 0 && code === EXIT.ok ? EXIT.partial : code);
     });
 }

@@ -11,6 +11,7 @@ import {
   stopEmbedded,
 } from "../restate/runtime.js";
 import { isAlive, urlsOf } from "../restate/server.js";
+import { diskTrouble, diskTroubleMessage } from "../restate/disk.js";
 
 export interface ServerStatus {
   home: string;
@@ -34,6 +35,8 @@ export interface ServerStatus {
   };
   runningJobs: number | null;
   uiUrl: string | null;
+  /** Set when restate-server has hit a full disk since it started: not healthy then. */
+  disk: { full: boolean; freeBytes: number; message: string; log: string } | null;
 }
 
 /** Reads the embedded runtime's processes and asks each whether it is healthy. */
@@ -45,6 +48,7 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
   const admin = urls ? new AdminClient(urls.adminUrl, 2000) : undefined;
   const serverHealthy = serverRunning && admin ? await admin.healthy() : false;
   const endpointRunning = isAlive(state.endpoint?.pid);
+  const trouble = serverRunning ? diskTrouble(paths, state.server?.startedAt) : undefined;
   return {
     home,
     dataDir: paths.data,
@@ -66,8 +70,17 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
       port: state.endpoint?.port ?? null,
       version: state.endpoint?.version ?? null,
     },
-    runningJobs: serverHealthy && admin ? await runningInvocations(admin) : null,
+    // A server with a partition down (a full disk) answers health checks but not every query.
+    runningJobs: serverHealthy && admin ? await runningInvocations(admin).catch(() => null) : null,
     uiUrl: urls ? `${urls.adminUrl}/ui` : null,
+    disk: trouble
+      ? {
+          full: !trouble.spaceBack,
+          freeBytes: trouble.freeBytes,
+          message: diskTroubleMessage(trouble),
+          log: trouble.log,
+        }
+      : null,
   };
 }
 
@@ -89,6 +102,7 @@ function printStatus(ctx: CommandContext, status: ServerStatus): void {
       `data dir        ${status.dataDir}`,
       `logs            ${status.logs}`,
       status.uiUrl ? `Restate UI      ${status.uiUrl}` : "",
+      status.disk ? `disk            ${status.disk.message}` : "",
     ]
       .filter(Boolean)
       .join("\n") + "\n",
@@ -149,6 +163,10 @@ export function registerServer(program: Command, app: App): void {
       embeddedOnly(ctx);
       const status = await serverStatus(ctx.config.home);
       printStatus(ctx, status);
-      app.finish(status.server.healthy && status.endpoint.healthy ? EXIT.ok : EXIT.unavailable);
+      app.finish(
+        status.server.healthy && status.endpoint.healthy && !status.disk
+          ? EXIT.ok
+          : EXIT.unavailable,
+      );
     });
 }

@@ -32,6 +32,8 @@ function invocationFinished(runtime: Runtime, invocationId: string): Promise<unk
 export interface FollowOptions {
   signal: AbortSignal;
   invocationId?: string;
+  /** Where a warning about what holds the job up goes (stderr); default: the reporter's notes. */
+  warn?: (line: string) => void;
 }
 
 /** Follows a job to its end and reports it; Ctrl-C stops the watching, never the job. */
@@ -48,6 +50,8 @@ export async function followJob(
       signal: options.signal,
       // Only pagent's own endpoint can be restarted; a connected server's endpoint is the user's.
       ...(runtime.mode === "embedded" ? { revive: () => runtime.recover() } : {}),
+      ...(runtime.diskTrouble ? { diskTrouble: () => runtime.diskTrouble!() } : {}),
+      warn: options.warn ?? ((line) => reporter.note(`pagent: ${line}`)),
       ...(options.invocationId
         ? { finished: invocationFinished(runtime, options.invocationId) }
         : {}),
@@ -112,6 +116,7 @@ export async function runSubmission(
   submission: Submission,
   reporter: Reporter,
   signal: AbortSignal,
+  warn?: (line: string) => void,
 ): Promise<ExitCode> {
   // Ctrl-C while the inputs were read or the server started: submit nothing.
   if (signal.aborted) throw new InterruptedError("interrupted; nothing was submitted");
@@ -140,5 +145,6 @@ export async function runSubmission(
   return followJob(runtime, submitted.job, reporter, {
     signal,
     invocationId: submitted.invocationId,
+    ...(warn ? { warn } : {}),
   });
 }

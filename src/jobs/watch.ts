@@ -9,6 +9,7 @@ import {
 } from "../../services/types.js";
 import { EXIT, PagentError, UnavailableError } from "../errors.js";
 import { sqlString, type AdminClient } from "../restate/admin.js";
+import { diskTroubleMessage, type DiskTrouble } from "../restate/disk.js";
 import type { EventBody } from "../output/events.js";
 import {
   failureLine,
@@ -35,10 +36,17 @@ export interface WatchOptions {
    * Restate itself stays healthy then, so only the job's own invocations show the death.
    */
   revive?: () => Promise<void>;
+  /** Embedded: whether the server hit a full disk; checked every few seconds while the job runs. */
+  diskTrouble?: () => DiskTrouble | undefined;
+  /** Says on stderr what keeps the job from moving (a full disk), once per change. */
+  warn?: (line: string) => void;
 }
 
 /** How often a dead endpoint may be revived while Restate keeps reporting it unreachable. */
 const REVIVE_EVERY_MS = 2000;
+
+/** How often the server's log and free space are checked for a full disk. */
+const DISK_CHECK_EVERY_MS = 2000;
 
 /** Restate's words for an endpoint it cannot connect to (TCP or unix socket). */
 const UNREACHABLE_ENDPOINT = /connect|refused|os error|unreachable/i;
@@ -115,8 +123,20 @@ export async function watchJob(
   const started = Date.now();
   let outageSince: number | undefined;
   let revivedAt = 0;
+  let diskCheckedAt = 0;
+  let diskWarning: string | undefined;
   for (;;) {
     options.signal?.throwIfAborted();
+    if (options.diskTrouble && Date.now() - diskCheckedAt > DISK_CHECK_EVERY_MS) {
+      diskCheckedAt = Date.now();
+      const trouble = options.diskTrouble();
+      const warning = trouble && diskTroubleMessage(trouble);
+      if (warning && warning !== diskWarning) options.warn?.(warning);
+      diskWarning = warning;
+      // A full disk is no outage to give up on: the job waits in Restate until space is back.
+      if (trouble) outageSince = undefined;
+      if (trouble?.spaceBack) await options.revive?.().catch(() => undefined);
+    }
     let result: JobResult | BatchResult | undefined;
     try {
       const poll = await pollOnce(source.admin, job, seen, finishedChildren, options);

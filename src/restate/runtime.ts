@@ -17,6 +17,13 @@ import { fileURLToPath } from "node:url";
 import lockfile from "proper-lockfile";
 import { UnavailableError, UsageError } from "../errors.js";
 import { AdminClient } from "./admin.js";
+import {
+  diskTrouble,
+  diskTroubleMessage,
+  freeBytes,
+  MIN_FREE_BYTES,
+  type DiskTrouble,
+} from "./disk.js";
 import { hostEndpoint } from "./endpoint.js";
 import {
   freePort,
@@ -53,6 +60,8 @@ export interface Runtime {
   uiUrl: string;
   /** After Restate became unreachable: restart what died (embedded) or move to another node (connect). */
   recover(): Promise<void>;
+  /** Embedded: whether the server has hit a full disk since it started (see disk.ts). */
+  diskTrouble?(): DiskTrouble | undefined;
   close(): Promise<void>;
 }
 
@@ -219,14 +228,20 @@ export async function ensureEmbedded(
   const paths = embeddedPaths(options.home);
   const fingerprint = keyFingerprint(options.apiKey);
   const current = readEmbeddedState(options.home);
-  if (await embeddedReady(current, fingerprint, options.version)) {
+  const troubled = diskTrouble(paths, current.server?.startedAt);
+  if (!troubled && (await embeddedReady(current, fingerprint, options.version))) {
     return current as EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>;
   }
   return withLock(options.home, async () => {
     const state = readEmbeddedState(options.home);
     mkdirSync(paths.logs, { recursive: true });
     let restarted = false;
+    // A server that hit a full disk answers health checks but its partitions stay down: restart it
+    // once space is back; until then say so instead of starting one that would fail at once.
+    const trouble = diskTrouble(paths, state.server?.startedAt);
+    if (trouble && !trouble.spaceBack) throw new UnavailableError(diskTroubleMessage(trouble));
     if (
+      trouble ||
       !state.server ||
       !isAlive(state.server.pid) ||
       !(await new AdminClient(urlsOf(state.server.ports).adminUrl).healthy())
@@ -239,7 +254,14 @@ export async function ensureEmbedded(
         logFile: paths.serverLog,
         detached: true,
       });
-      await waitForServer(ports, 30_000, "127.0.0.1", child);
+      await waitForServer(ports, 30_000, "127.0.0.1", child).catch((error: unknown) => {
+        const free = freeBytes(paths.data);
+        if (free >= MIN_FREE_BYTES) throw error;
+        throw new UnavailableError(
+          `restate-server could not start: the disk of ${paths.data} is full (${Math.floor(free / 1024 / 1024)} MiB free); free space and try again (log: ${paths.serverLog})`,
+          { cause: error },
+        );
+      });
       state.server = {
         pid: child.pid!,
         startTime: processStartTime(child.pid!),
@@ -512,6 +534,8 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
       const recovered = await ensureEmbedded(options);
       Object.assign(runtime, embeddedUrls(recovered.server.ports));
     },
+    diskTrouble: () =>
+      diskTrouble(embeddedPaths(options.home), readEmbeddedState(options.home).server?.startedAt),
     close: () => Promise.resolve(),
   };
   return runtime;

@@ -2,7 +2,16 @@
  * Jobs you can trust: real processes are SIGKILLed mid-job and the fake LLM server counts what was
  * asked again. Each test runs pagent in embedded mode on its own $PAGENT_HOME.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -444,4 +453,76 @@ describe("a crash never loses finished work and never repeats it", () => {
       requestsAfter: fake.requests.length - atAck,
     });
   });
+});
+
+describe("a full disk", () => {
+  it("is reported by status and the watching command, and the job finishes when space returns", async (ctx) => {
+    const home = newHome();
+    // A small filesystem of its own to fill: tmpfs needs root (CAP_SYS_ADMIN).
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=400m", "tmpfs", home]);
+    if (mounted.status !== 0) {
+      console.log(`SKIP full disk: cannot mount a tmpfs (${mounted.stderr.toString().trim()})`);
+      ctx.skip();
+      return;
+    }
+    const filler = path.join(home, "filler");
+    try {
+      expect((await runCli(["server", "start"], { env: env(home) })).code).toBe(0);
+      fake.setResponder(() => ({ json: { summary: "fine" } }));
+      const only = ["--only", "summary"];
+      const model = ["--model", "fake", "--base-url", fake.baseUrl];
+      const first = await runCli(["analyze", "--text", "kept safe", ...only, ...model, "--json"], {
+        env: env(home),
+      });
+      expect(first.code, first.stderr).toBe(0);
+
+      // Fill the disk to the last byte.
+      const fd = openSync(filler, "w");
+      const chunk = Buffer.alloc(1024 * 1024);
+      try {
+        for (;;) writeSync(fd, chunk);
+      } catch (error) {
+        expect((error as NodeJS.ErrnoException).code).toBe("ENOSPC");
+      } finally {
+        closeSync(fd);
+      }
+      const files = Array.from({ length: 6 }, (_, i) => {
+        const file = path.join(tmpdir(), `pagent-disk-${process.pid}-${i}.txt`);
+        writeFileSync(
+          file,
+          `${i} ${"the launch went well and the docs need work. ".repeat(20_000)}`,
+        );
+        return file;
+      });
+      const cli = spawnCli(["analyze", ...files, ...only, ...model, "--json"], { env: env(home) });
+      await waitForLine(cli, /the disk of .* is full .*log: .*restate\.log\)/, 60_000);
+
+      const status = await runCli(["server", "status", "--json"], { env: env(home) });
+      expect(status.code).toBe(69);
+      const disk = (JSON.parse(status.stdout) as { disk: { full: boolean; log: string } }).disk;
+      expect(disk).toMatchObject({ full: true, log: path.join(home, "logs", "restate.log") });
+
+      rmSync(filler);
+      const freedAt = Date.now();
+      const result = await cli.done;
+      expect(result.code, result.stderr).toBe(0);
+      const items = finalResults(result);
+      expect(items.map((i) => i.status)).toEqual(Array(6).fill("done"));
+      // Nothing written before the disk filled was lost.
+      const again = await runCli(["analyze", "--text", "kept safe", ...only, ...model, "--json"], {
+        env: env(home),
+      });
+      const job = (text: string) => JSON.parse(text) as { job: string; status: string };
+      expect(job(again.stdout)).toMatchObject({ job: job(first.stdout).job, status: "done" });
+      report("disk-full", {
+        jobsCompleted: items.length,
+        finishedAfterFreeMs: Date.now() - freedAt,
+      });
+      for (const file of files) rmSync(file, { force: true });
+    } finally {
+      rmSync(filler, { force: true });
+      await runCli(["server", "stop"], { env: env(home) });
+      spawnSync("umount", ["-l", home]);
+    }
+  }, 180_000);
 });
