@@ -56,7 +56,9 @@ export function diskTrouble(
   paths: { serverLog: string; data: string },
   since: string | undefined,
 ): DiskTrouble | undefined {
-  const after = since ? Date.parse(since) : 0;
+  // No server remembered: nothing in the log can be told apart from an older server's lines.
+  if (!since) return undefined;
+  const after = Date.parse(since);
   const lines = tail(paths.serverLog, TAIL_BYTES).split("\n");
   for (let i = lines.length - 1; i >= 0; i--) {
     // eslint-disable-next-line no-control-regex

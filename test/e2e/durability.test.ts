@@ -150,6 +150,30 @@ function report(name: string, figures: Record<string, number | string>): void {
   );
 }
 
+/**
+ * SIGKILLs the embedded server or endpoint at a random point of a batch, with no other command
+ * run: the watching CLI alone must bring it back, every job completes and nothing finished is
+ * asked again.
+ */
+async function killMidBatchAndWatch(which: "server" | "endpoint") {
+  const home = newHome();
+  const { cli } = await startBatch(home);
+  await killPointReached();
+  const killedAt = Date.now();
+  const done = finishedBefore(killedAt);
+  const oldPid = state(home)[which].pid;
+  await kill(oldPid);
+  const timer = setTimeout(() => cli.child.kill("SIGKILL"), 45_000);
+  const result = await cli.done;
+  clearTimeout(timer);
+  expect(result.code, result.stderr).toBe(0);
+  const items = finalResults(result);
+  expect(items).toHaveLength(10);
+  expect(items.every((i) => i.status === "done")).toBe(true);
+  expect(repeatedAmong(done)).toEqual([]);
+  return { home, killedAt, done, oldPid, items };
+}
+
 describe("a crash never loses finished work and never repeats it", () => {
   it("SIGKILL of the endpoint mid-batch: the next command restarts it, every job completes, nothing finished is asked again", async () => {
     const home = newHome();
@@ -184,24 +208,9 @@ describe("a crash never loses finished work and never repeats it", () => {
   });
 
   it("SIGKILL of the endpoint mid-batch with no other command: the watching CLI restarts it itself, nothing finished is asked again", async () => {
-    const home = newHome();
-    const { cli } = await startBatch(home);
-    await killPointReached();
-    const killedAt = Date.now();
-    const done = finishedBefore(killedAt);
-    const oldEndpoint = state(home).endpoint.pid;
-    await kill(oldEndpoint);
-
     // Before the fix the command hung for ever, its tasks backing off against the dead endpoint.
-    const timer = setTimeout(() => cli.child.kill("SIGKILL"), 45_000);
-    const result = await cli.done;
-    clearTimeout(timer);
-    expect(result.code, result.stderr).toBe(0);
-    const items = finalResults(result);
-    expect(items).toHaveLength(10);
-    expect(items.every((i) => i.status === "done")).toBe(true);
-    expect(state(home).endpoint.pid).not.toBe(oldEndpoint);
-    expect(repeatedAmong(done)).toEqual([]);
+    const { home, killedAt, done, oldPid, items } = await killMidBatchAndWatch("endpoint");
+    expect(state(home).endpoint.pid).not.toBe(oldPid);
     const firstAfter = Math.min(
       ...fake.requests.filter((r) => r.startedAt > killedAt).map((r) => r.startedAt),
     );
@@ -215,21 +224,8 @@ describe("a crash never loses finished work and never repeats it", () => {
   });
 
   it("SIGKILL of restate-server mid-batch: the watching CLI restarts it on the same data, every job completes, nothing finished is asked again", async () => {
-    const home = newHome();
-    const { cli } = await startBatch(home);
-    await killPointReached();
-    const killedAt = Date.now();
-    const done = finishedBefore(killedAt);
-    const oldServer = state(home).server.pid;
-    await kill(oldServer);
-
-    const result = await cli.done;
-    expect(result.code, result.stderr).toBe(0);
-    const items = finalResults(result);
-    expect(items).toHaveLength(10);
-    expect(items.every((i) => i.status === "done")).toBe(true);
-    expect(state(home).server.pid).not.toBe(oldServer);
-    expect(repeatedAmong(done)).toEqual([]);
+    const { home, done, oldPid, items } = await killMidBatchAndWatch("server");
+    expect(state(home).server.pid).not.toBe(oldPid);
     report("server-kill", {
       kills: 1,
       jobsCompleted: items.length,
