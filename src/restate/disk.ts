@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync, statfsSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, statfsSync, statSync } from "node:fs";
 
 /**
  * restate-server's words when its data dir's disk is full (RocksDB and the partition processor
@@ -10,9 +10,6 @@ const NO_SPACE = "No space left on device";
 /** Free space below which a restart would fail again at once. */
 export const MIN_FREE_BYTES = 64 * 1024 * 1024;
 
-/** The last part of the log that is read: enough for the lines of the last minutes. */
-const TAIL_BYTES = 256 * 1024;
-
 export interface DiskTrouble {
   /** The log line that says so, without colours. */
   line: string;
@@ -23,20 +20,57 @@ export interface DiskTrouble {
   spaceBack: boolean;
 }
 
-function tail(file: string, bytes: number): string {
+/**
+ * How far back a process first looks in the log. While a partition is down every query of a
+ * watching command adds a warning line (several KB a second), so the line that matters scrolls
+ * back quickly; after the first look only what was written since is read.
+ */
+const FIRST_SCAN_BYTES = 16 * 1024 * 1024;
+
+/** Per log and server start: how far the log has been read, and the line found, if any. */
+const scans = new Map<string, { offset: number; line?: string }>();
+
+function readFrom(file: string, offset: number): Buffer {
   let fd: number | undefined;
   try {
     fd = openSync(file, "r");
     const size = fstatSync(fd).size;
-    const length = Math.min(size, bytes);
-    const buffer = Buffer.alloc(length);
-    readSync(fd, buffer, 0, length, size - length);
-    return buffer.toString("utf8");
+    const buffer = Buffer.alloc(Math.max(0, size - offset));
+    readSync(fd, buffer, 0, buffer.length, offset);
+    return buffer;
   } catch {
-    return "";
+    return Buffer.alloc(0);
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** The last "No space left on device" line written at or after `after` (ms), reading only new bytes. */
+function noSpaceLine(log: string, since: string, after: number): string | undefined {
+  const key = `${log}\0${since}`;
+  let scan = scans.get(key);
+  if (!scan) {
+    scan = { offset: 0 };
+    scans.set(key, scan);
+    try {
+      scan.offset = Math.max(0, statSync(log).size - FIRST_SCAN_BYTES);
+    } catch {
+      // no log yet
+    }
+  }
+  if (scan.line) return scan.line;
+  const bytes = readFrom(log, scan.offset);
+  // Only whole lines count; the last, unfinished one is read again next time.
+  const end = bytes.lastIndexOf(0x0a) + 1;
+  scan.offset += end;
+  for (const raw of bytes.subarray(0, end).toString("utf8").split("\n")) {
+    if (!raw.includes(NO_SPACE)) continue;
+    // eslint-disable-next-line no-control-regex
+    const line = raw.replace(/\u001b\[[0-9;]*m/g, "").trim();
+    const stamp = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,3})?)\d*Z/.exec(line);
+    if (stamp && Date.parse(`${stamp[1]}Z`) >= after) scan.line = line;
+  }
+  return scan.line;
 }
 
 export function freeBytes(dir: string): number {
@@ -58,24 +92,16 @@ export function diskTrouble(
 ): DiskTrouble | undefined {
   // No server remembered: nothing in the log can be told apart from an older server's lines.
   if (!since) return undefined;
-  const after = Date.parse(since);
-  const lines = tail(paths.serverLog, TAIL_BYTES).split("\n");
-  for (let i = lines.length - 1; i >= 0; i--) {
-    // eslint-disable-next-line no-control-regex
-    const line = lines[i]!.replace(/\u001b\[[0-9;]*m/g, "");
-    if (!line.includes(NO_SPACE)) continue;
-    const stamp = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,3})?)\d*Z/.exec(line);
-    if (!stamp || Date.parse(`${stamp[1]}Z`) < after) return undefined;
-    const free = freeBytes(paths.data);
-    return {
-      line: line.trim(),
-      log: paths.serverLog,
-      dataDir: paths.data,
-      freeBytes: free,
-      spaceBack: free >= MIN_FREE_BYTES,
-    };
-  }
-  return undefined;
+  const line = noSpaceLine(paths.serverLog, since, Date.parse(since));
+  if (!line) return undefined;
+  const free = freeBytes(paths.data);
+  return {
+    line,
+    log: paths.serverLog,
+    dataDir: paths.data,
+    freeBytes: free,
+    spaceBack: free >= MIN_FREE_BYTES,
+  };
 }
 
 /** One line for the user: what is wrong, what pagent does about it, and where to read more. */
