@@ -97,7 +97,7 @@ async function openPipe(file: string, timeoutMs: number, signal?: AbortSignal): 
   await opening.then(closeFd, () => undefined);
   if (winner === "aborted") throw interrupted();
   throw new InputRefused(
-    `${printableName(file)}: no writer opened this pipe within ${timeoutMs / 1000} s; start the writer first or raise --input-timeout`,
+    `no writer opened this pipe within ${timeoutMs / 1000} s; start the writer first or raise --input-timeout`,
   );
 }
 
@@ -109,8 +109,15 @@ function closeFd(fd: number): void {
   }
 }
 
-/** An input refused while reading it; becomes that input's error line. */
+/** Why an input was refused while reading it; becomes that input's error line. */
 class InputRefused extends Error {}
+
+/** The error line of an input refused while it was read; anything else is rethrown. */
+function refusedInput(label: string, error: unknown): Input {
+  if (error instanceof InputRefused)
+    return { label, error: `${printableName(label)}: ${error.message}` };
+  throw error;
+}
 
 /**
  * A stream over an open descriptor that never blocks one of libuv's threads where that could
@@ -154,15 +161,13 @@ async function readFileInput(
     const fd = info.isFIFO()
       ? await openPipe(file, timeoutMs, signal)
       : await openFd(file, constants.O_RDONLY);
-    const bytes = await readStream(
-      streamOf(fd, info.isFIFO() ? "pipe" : "other"),
-      maxBytes,
-      signal,
-    );
-    return checkBytes(file, bytes, maxBytes);
+    // A pipe whose writer stays silent must not hang the command either.
+    const idleMs = info.isFIFO() ? timeoutMs : undefined;
+    const stream = streamOf(fd, info.isFIFO() ? "pipe" : "other");
+    return checkBytes(file, await readStream(stream, maxBytes, signal, idleMs), maxBytes);
   } catch (error) {
     if (error instanceof InterruptedError) throw error;
-    if (error instanceof InputRefused) return { label: file, error: error.message };
+    if (error instanceof InputRefused) return refusedInput(file, error);
     return {
       label: file,
       error: `${printableName(file)}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
@@ -172,18 +177,36 @@ async function readFileInput(
 
 /**
  * Reads at most `maxBytes + 1` bytes (one past the limit, so the size check still fires) and
- * stops: /dev/zero or `<(yes)` never end, and must not fill memory. A signal ends the read at once.
+ * stops: /dev/zero or `<(yes)` never end, and must not fill memory. A signal ends the read at once;
+ * with `idleMs`, so does a silence that long (a writer that holds a pipe open and sends nothing).
  */
 export async function readStream(
   stream: Readable,
   maxBytes: number,
   signal?: AbortSignal,
+  idleMs?: number,
 ): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   if (signal) addAbortSignal(signal, stream);
+  let idle: NodeJS.Timeout | undefined;
+  const watchIdle = () => {
+    if (idleMs === undefined) return;
+    clearTimeout(idle);
+    idle = setTimeout(
+      () =>
+        stream.destroy(
+          new InputRefused(
+            `no data arrived for ${idleMs / 1000} s; check the writer or raise --input-timeout`,
+          ),
+        ),
+      idleMs,
+    );
+  };
   try {
+    watchIdle();
     for await (const chunk of stream) {
+      watchIdle();
       const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
       chunks.push(buffer);
       size += buffer.length;
@@ -193,10 +216,24 @@ export async function readStream(
     if (signal?.aborted) throw interrupted();
     throw error;
   } finally {
+    clearTimeout(idle);
     stream.destroy();
   }
   if (signal?.aborted) throw interrupted();
   return Buffer.concat(chunks).subarray(0, maxBytes + 1);
+}
+
+/** Stdin; a pipe (not a terminal, where a person types) may stay silent at most --input-timeout. */
+async function readStdin(sources: InputSources): Promise<Input> {
+  const idleMs = sources.stdin.isTTY
+    ? undefined
+    : (sources.inputTimeoutMs ?? DEFAULT_INPUT_TIMEOUT_MS);
+  try {
+    const bytes = await readStream(sources.stdin, sources.maxBytes, sources.signal, idleMs);
+    return checkBytes("-", bytes, sources.maxBytes);
+  } catch (error) {
+    return refusedInput("-", error);
+  }
 }
 
 /** Collects the inputs in the order given; each bad one is reported, not thrown, so the rest can run. */
@@ -218,11 +255,7 @@ export async function readInputs(sources: InputSources): Promise<Input[]> {
   for (const file of files) {
     inputs.push(
       file === "-"
-        ? checkBytes(
-            "-",
-            await readStream(sources.stdin, sources.maxBytes, sources.signal),
-            sources.maxBytes,
-          )
+        ? await readStdin(sources)
         : await readFileInput(
             file,
             sources.maxBytes,

@@ -35,7 +35,7 @@ export function registerAnalyze(program: Command, app: App): void {
     .option("--max-bytes <n>", "refuse inputs larger than this (default 1048576)")
     .option(
       "--input-timeout <duration>",
-      "how long a named pipe may wait for a writer before it is refused (default 30s)",
+      "how long a pipe may wait for a writer, or stay silent, before it is refused (default 30s)",
     )
     .option("--fresh", "start a new job even if this exact one ran before")
     .option("--id <key>", "use this job id instead of the content-addressed one")

@@ -55,12 +55,23 @@ describe("--max-bytes bounds every input however it arrives", () => {
   });
 
   it("a slow writer is waited for and its text read", async () => {
-    // The writer appears at once but says something only after 2 s: that is no missing writer.
+    // The writer appears at once but says something only after 2 s.
     const res = await viaBash(
-      `exec $PAGENT_CLI analyze <(sleep 2; echo hello world) --max-bytes 4 --input-timeout 1s ${MODEL.join(" ")}`,
+      `exec $PAGENT_CLI analyze <(sleep 2; echo hello world) --max-bytes 4 --input-timeout 5s ${MODEL.join(" ")}`,
     );
     expect(res.code, res.stderr).toBe(2);
     expect(res.stderr).toMatch(/input is larger than --max-bytes 4/);
+  });
+
+  it("a writer that holds the pipe open and says nothing is refused after --input-timeout", async () => {
+    const res = await viaBash(
+      `exec $PAGENT_CLI analyze <(sleep 30 2>/dev/null) --input-timeout 1s ${MODEL.join(" ")}`,
+    );
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr.trim()).toMatch(
+      /^pagent: \/dev\/fd\/\d+: no data arrived for 1 s; check the writer or raise --input-timeout$/,
+    );
+    expect(res.ms).toBeLessThan(8_000);
   });
 });
 
