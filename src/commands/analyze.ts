@@ -5,7 +5,7 @@ import { EXIT, UsageError } from "../errors.js";
 import { readInputs } from "../inputs.js";
 import { parseAnalysisFlags, planAnalyze, selectAnalyses } from "../jobs/analyze-plan.js";
 import { checkSubmissionSize, runSubmission } from "../jobs/run.js";
-import { jobBounds, modelSpec, retrySettings } from "./shared.js";
+import { jobBounds, modelSpec, retrySettings, stderrWarning } from "./shared.js";
 
 interface AnalyzeFlags {
   text?: string;
@@ -86,8 +86,12 @@ export function registerAnalyze(program: Command, app: App): void {
       });
       checkSubmissionSize(submission);
       const runtime = await ctx.openRuntime();
-      const code = await runSubmission(runtime, submission, ctx.reporter, app.signal, (line) =>
-        app.stderr.write(`pagent: ${line}\n`),
+      const code = await runSubmission(
+        runtime,
+        submission,
+        ctx.reporter,
+        app.signal,
+        stderrWarning(app),
       );
       app.finish(bad.length > 0 && code === EXIT.ok ? EXIT.partial : code);
     });

@@ -9,7 +9,7 @@ import { UsageError } from "../errors.js";
 import { readStream } from "../inputs.js";
 import { checkJobId, randomId } from "../jobs/ids.js";
 import { runSubmission } from "../jobs/run.js";
-import { jobBounds, modelSpec, retrySettings } from "./shared.js";
+import { jobBounds, modelSpec, retrySettings, stderrWarning } from "./shared.js";
 
 interface AskFlags {
   system?: string;
@@ -122,6 +122,9 @@ export function registerAsk(program: Command, app: App): void {
         ...jobBounds(ctx.config, model),
       };
       const runtime = await ctx.openRuntime();
-      app.finish(await runSubmission(runtime, { kind: "ask", request }, ctx.reporter, app.signal));
+      const submission = { kind: "ask" as const, request };
+      app.finish(
+        await runSubmission(runtime, submission, ctx.reporter, app.signal, stderrWarning(app)),
+      );
     });
 }

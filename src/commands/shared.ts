@@ -6,7 +6,13 @@ import {
   type RetrySettings,
 } from "../../services/types.js";
 import type { ResolvedConfig } from "../config.js";
+import type { App } from "../context.js";
 import { UsageError } from "../errors.js";
+
+/** Where a watching command says what holds its job up (a full disk): stderr, in every output mode. */
+export function stderrWarning(app: App): (line: string) => void {
+  return (line) => app.stderr.write(`pagent: ${line}\n`);
+}
 
 /** The model a job records. No model means no job: pagent never silently picks one. */
 export function modelSpec(config: ResolvedConfig): ModelSpec {
