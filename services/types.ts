@@ -54,7 +54,19 @@ export interface RetrySettings {
   initialIntervalMs: number;
   maxIntervalMs: number;
   taskTimeoutMs: number;
+  /** The largest LLM reply a step may journal (`maxReplyBytes`); default DEFAULT_MAX_REPLY_BYTES. */
+  maxReplyBytes?: number;
 }
+
+/**
+ * One LLM reply is journaled as one Restate entry, and Restate refuses a message over 32 MiB
+ * (`worker.invoker.message-size-limit` in restate-server 1.7, warning from 10 MiB): a bigger reply
+ * could never be journaled and would be asked again on every retry of the invocation. 4 MiB is far
+ * more than any model's longest answer (about 1M tokens) and leaves room for the task's input.
+ */
+export const DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024;
+/** The most `maxReplyBytes` may be: half of Restate's message limit, the other half for the input. */
+export const MAX_REPLY_BYTES_LIMIT = 16 * 1024 * 1024;
 
 /**
  * The longest `--task-timeout` pagent accepts. The Tasks handlers' Restate inactivity timeout is

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
-import { MAX_TASK_TIMEOUT_MS, type Price } from "../services/types.js";
+import { MAX_REPLY_BYTES_LIMIT, MAX_TASK_TIMEOUT_MS, type Price } from "../services/types.js";
 import { UsageError } from "./errors.js";
 import type { RuntimeMode } from "./restate/runtime.js";
 
@@ -31,6 +31,7 @@ export const configFileSchema = z
     maxBytes: z.number().int().positive().optional(),
     retries: z.number().int().min(1).optional(),
     taskTimeout: z.string().optional(),
+    maxReplyBytes: z.number().int().positive().max(MAX_REPLY_BYTES_LIMIT).optional(),
     timeout: z.string().optional(),
     rpm: z.number().int().positive().optional(),
     tpm: z.number().int().positive().optional(),
@@ -88,6 +89,8 @@ export interface ResolvedConfig {
   verbose: boolean;
   retries: number;
   taskTimeoutMs: number;
+  /** The largest LLM reply a task may journal (config `maxReplyBytes`, env PAGENT_MAX_REPLY_BYTES). */
+  maxReplyBytes?: number;
   /** `--timeout`: the whole job's time limit. */
   timeoutMs?: number;
   /** Provider limits a job asks the endpoint for (requests and tokens per minute). */
@@ -123,7 +126,7 @@ export function parseDuration(value: string, what: string): number {
   return Math.round(Number(match[1]) * factors[match[2] ?? "s"]!);
 }
 
-function parsePositiveDuration(value: string, what: string): number {
+export function parsePositiveDuration(value: string, what: string): number {
   const ms = parseDuration(value, what);
   if (ms <= 0) throw new UsageError(`${what} must be longer than 0, not "${value}"`);
   return ms;
@@ -141,6 +144,17 @@ function splitUrls(value: string | undefined): string[] {
     .split(",")
     .map((u) => u.trim())
     .filter(Boolean);
+}
+
+function maxReplyBytes(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const n = parsePositiveInt(value, "PAGENT_MAX_REPLY_BYTES");
+  if (n > MAX_REPLY_BYTES_LIMIT) {
+    throw new UsageError(
+      `PAGENT_MAX_REPLY_BYTES may be at most ${MAX_REPLY_BYTES_LIMIT} (16 MiB: Restate refuses bigger journal entries), not "${value}"`,
+    );
+  }
+  return n;
 }
 
 /** Where pagent keeps its embedded server: $PAGENT_HOME, else $XDG_STATE_HOME/pagent, else ~/.local/state/pagent. */
@@ -184,7 +198,7 @@ export function resolveConfig(flags: GlobalFlags, rawEnv: Env, file: ConfigFile)
   }
   const taskTimeout = flags.taskTimeout ?? env.PAGENT_TASK_TIMEOUT ?? file.taskTimeout;
   const taskTimeoutMs =
-    taskTimeout !== undefined ? parseDuration(taskTimeout, "--task-timeout") : 120_000;
+    taskTimeout !== undefined ? parsePositiveDuration(taskTimeout, "--task-timeout") : 120_000;
   if (taskTimeoutMs > MAX_TASK_TIMEOUT_MS) {
     throw new UsageError(
       `--task-timeout may be at most ${MAX_TASK_TIMEOUT_MS / 60_000}m (Restate stops a step that stays silent much longer), not "${taskTimeout}"`,
@@ -214,6 +228,7 @@ export function resolveConfig(flags: GlobalFlags, rawEnv: Env, file: ConfigFile)
         ? parsePositiveInt(flags.retries, "--retries")
         : (file.retries ?? 5),
     taskTimeoutMs,
+    maxReplyBytes: maxReplyBytes(env.PAGENT_MAX_REPLY_BYTES) ?? file.maxReplyBytes,
     timeoutMs: timeout !== undefined ? parsePositiveDuration(timeout, "--timeout") : undefined,
     rpm: count(flags.rpm, env.PAGENT_RPM, "--rpm") ?? file.rpm,
     tpm: count(flags.tpm, env.PAGENT_TPM, "--tpm") ?? file.tpm,

@@ -17,7 +17,7 @@ export const EXIT_CODE_HELP = `Exit codes:
   2    usage error or bad input (unknown flag, missing file, empty or binary input, no model configured, unknown job id)
   3    partial: some tasks failed, the others' results are printed (also: refused inputs, --max-tokens-total reached)
   69   Restate is unavailable, or the model provider is: every task failed unreachable (connection, DNS, TLS) or on 5xx
-  130  interrupted while watching; the job goes on (pagent attach JOB)`;
+  130  interrupted (Ctrl-C or SIGTERM) while watching; the job goes on (pagent attach JOB)`;
 
 /** An error the user can act on: its message is printed as one line, with its exit code. */
 export class PagentError extends Error {

@@ -24,6 +24,9 @@ function buildId(version: string): string {
   return `${version}+${Math.round(statSync(compiledServices).mtimeMs).toString(36)}`;
 }
 
+/** How long cleanups (stopping an --ephemeral server) may take after Ctrl-C or SIGTERM. */
+const SIGNAL_GRACE_MS = 10_000;
+
 /** The process boundary: parses, runs one command, maps every error to one line and an exit code. */
 export async function main(argv: string[]): Promise<ExitCode> {
   // Everything pagent writes (state, logs, the identity key) and everything it starts (restate-server
@@ -35,8 +38,11 @@ export async function main(argv: string[]): Promise<ExitCode> {
   let interrupts = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     interrupts++;
-    if (interrupts > 1) process.exit(signal === "SIGINT" ? EXIT.interrupted : EXIT.jobFailed);
+    if (interrupts > 1) process.exit(EXIT.interrupted);
     controller.abort(new Error(signal));
+    // Whatever the command waits on, Ctrl-C or SIGTERM ends it promptly: the command sees the abort
+    // and its cleanups run, but a step that ignores the signal cannot keep the process alive.
+    setTimeout(() => process.exit(EXIT.interrupted), SIGNAL_GRACE_MS).unref();
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);

@@ -9,7 +9,13 @@ import {
 import { RetryableError, TerminalError } from "@restatedev/restate-sdk";
 import { DEFAULT_BASE_URL } from "../capabilities.js";
 import { deadline } from "../deadline.js";
-import { LOCAL_MODEL_NAME, PROVIDER_UNAVAILABLE, type ModelSpec, type Usage } from "../types.js";
+import {
+  DEFAULT_MAX_REPLY_BYTES,
+  LOCAL_MODEL_NAME,
+  PROVIDER_UNAVAILABLE,
+  type ModelSpec,
+  type Usage,
+} from "../types.js";
 import { estimateTokens, type RateLimiters, type RateLimits } from "./rate-limit.js";
 
 /** An OpenAI-format function tool definition, as sent to the model. */
@@ -24,6 +30,8 @@ export interface ChatCall {
   tools?: ToolSpec[];
   responseFormat?: { name: string; schema: Record<string, unknown> };
   timeoutMs: number;
+  /** The largest reply that may be journaled; see DEFAULT_MAX_REPLY_BYTES. */
+  maxReplyBytes?: number;
   /** The job's provider limits; the endpoint's shared limiter for this provider applies them. */
   limits?: RateLimits;
 }
@@ -106,8 +114,9 @@ export async function callChat(
   attemptSignal: AbortSignal,
   limiters?: RateLimiters,
 ): Promise<ChatOutcome> {
+  let outcome: ChatOutcome;
   try {
-    return await callChatOnce(call, credentials, attemptSignal, limiters);
+    outcome = await callChatOnce(call, credentials, attemptSignal, limiters);
   } catch (error) {
     throw classifyLlmError(
       error,
@@ -117,6 +126,21 @@ export async function callChat(
       call.model.baseUrl,
     );
   }
+  return boundReply(outcome, call.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES);
+}
+
+/**
+ * Fails the step for good when its journal entry would be too big: journaling it would fail outside
+ * the step's retry policy, so the whole invocation would retry, asking the model again each time,
+ * regardless of --retries. A model that answered this much once is no transient failure.
+ */
+export function boundReply(outcome: ChatOutcome, maxReplyBytes: number): ChatOutcome {
+  const bytes = Buffer.byteLength(JSON.stringify(outcome));
+  if (bytes <= maxReplyBytes) return outcome;
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  throw new TerminalError(
+    `the model's reply is too large to keep: ${mib(bytes)} as a journal entry, over maxReplyBytes (${mib(maxReplyBytes)}); ask for a shorter answer or raise maxReplyBytes`,
+  );
 }
 
 async function callChatOnce(

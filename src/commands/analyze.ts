@@ -1,11 +1,11 @@
 import type { Command } from "commander";
-import { parsePositiveInt } from "../config.js";
+import { parsePositiveDuration, parsePositiveInt } from "../config.js";
 import { commandContext, type App } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
 import { readInputs } from "../inputs.js";
 import { parseAnalysisFlags, planAnalyze, selectAnalyses } from "../jobs/analyze-plan.js";
-import { runSubmission } from "../jobs/run.js";
-import { askedBy, jobBounds, modelSpec, retrySettings } from "./shared.js";
+import { checkSubmissionSize, runSubmission } from "../jobs/run.js";
+import { askedBy, jobBounds, modelSpec, retrySettings, stderrWarning } from "./shared.js";
 
 interface AnalyzeFlags {
   text?: string;
@@ -13,6 +13,7 @@ interface AnalyzeFlags {
   analysis?: string[];
   concurrency?: string;
   maxBytes?: string;
+  inputTimeout?: string;
   fresh?: boolean;
   id?: string;
 }
@@ -31,6 +32,10 @@ export function registerAnalyze(program: Command, app: App): void {
     )
     .option("--concurrency <n>", "jobs in flight at once for several inputs (default 4)")
     .option("--max-bytes <n>", "refuse inputs larger than this (default 1048576)")
+    .option(
+      "--input-timeout <duration>",
+      "how long a pipe may wait for a writer, or stay silent, before it is refused (default 30s)",
+    )
     .option("--fresh", "start a new job even if this exact one ran before")
     .option("--id <key>", "use this job id instead of the content-addressed one")
     .action(async (files: string[], flags: AnalyzeFlags, command: Command) => {
@@ -51,7 +56,16 @@ export function registerAnalyze(program: Command, app: App): void {
       const maxBytes = flags.maxBytes
         ? parsePositiveInt(flags.maxBytes, "--max-bytes")
         : (config.file.maxBytes ?? 1024 * 1024);
-      const inputs = await readInputs({ files, text: flags.text, stdin: app.stdin, maxBytes });
+      const inputs = await readInputs({
+        files,
+        text: flags.text,
+        stdin: app.stdin,
+        maxBytes,
+        signal: app.signal,
+        ...(flags.inputTimeout
+          ? { inputTimeoutMs: parsePositiveDuration(flags.inputTimeout, "--input-timeout") }
+          : {}),
+      });
       const bad = inputs.filter((i) => "error" in i);
       // A lone bad input is a usage error; in a batch the good inputs still run.
       if (bad.length === inputs.length) {
@@ -69,8 +83,15 @@ export function registerAnalyze(program: Command, app: App): void {
         retentionMs: config.retentionMs,
         bounds: jobBounds(config, model),
       });
+      checkSubmissionSize(submission);
       const runtime = await ctx.openRuntime(askedBy(submission));
-      const code = await runSubmission(runtime, submission, ctx.reporter, app.signal);
+      const code = await runSubmission(
+        runtime,
+        submission,
+        ctx.reporter,
+        app.signal,
+        stderrWarning(app),
+      );
       app.finish(bad.length > 0 && code === EXIT.ok ? EXIT.partial : code);
     });
 }

@@ -14,6 +14,7 @@ import {
   modelSpec,
   realRoots,
   retrySettings,
+  stderrWarning,
 } from "./shared.js";
 
 interface AskFlags {
@@ -82,7 +83,7 @@ export function registerAsk(program: Command, app: App): void {
         if (prompt === undefined && app.stdin.isTTY) {
           throw new UsageError('no prompt: pass pagent ask "PROMPT", or pipe it on stdin');
         }
-        prompt = (await readStream(app.stdin, 1024 * 1024)).toString("utf8");
+        prompt = (await readStream(app.stdin, 1024 * 1024, app.signal)).toString("utf8");
       }
       if (prompt.trim() === "")
         throw new UsageError("the prompt is empty; say what the agent should do");
@@ -101,6 +102,8 @@ export function registerAsk(program: Command, app: App): void {
       };
       const submission = { kind: "ask" as const, request };
       const runtime = await ctx.openRuntime(askedBy(submission));
-      app.finish(await runSubmission(runtime, submission, ctx.reporter, app.signal));
+      app.finish(
+        await runSubmission(runtime, submission, ctx.reporter, app.signal, stderrWarning(app)),
+      );
     });
 }

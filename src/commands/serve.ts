@@ -106,10 +106,7 @@ export function registerServe(program: Command, app: App): void {
           .map((k) => k.trim())
           .filter(Boolean),
       ];
-      for (const key of identityKeys) {
-        if (!key.startsWith("publickeyv1_"))
-          throw new UsageError(`identity key "${key}" must start with publickeyv1_`);
-      }
+      await checkIdentityKeys(identityKeys);
       if (!isLoopback(flags.host) && identityKeys.length === 0 && !flags.allowUnsigned) {
         throw new UsageError(
           `--host ${flags.host} can be reached from other machines: pass --identity-key (the Restate server's public key) so only that server can call this endpoint, or --allow-unsigned to accept that anyone who reaches the port can run jobs with its key and tools`,
@@ -161,4 +158,24 @@ export function registerServe(program: Command, app: App): void {
       });
       app.finish(EXIT.ok);
     });
+}
+
+/** A bad key is a usage error (exit 2): the SDK's own parser decides, on a throwaway endpoint. */
+async function checkIdentityKeys(keys: string[]): Promise<void> {
+  const restate = await import("@restatedev/restate-sdk");
+  for (const key of keys) {
+    if (!key.startsWith("publickeyv1_"))
+      throw new UsageError(`identity key "${key}" must start with publickeyv1_`);
+    try {
+      restate
+        .endpoint()
+        .setLogger(() => undefined)
+        .withIdentityV1(key)
+        .handler();
+    } catch (error) {
+      throw new UsageError(
+        `identity key "${key}" is not a valid Restate public key (${(error as Error).message}); give the public key matching the Restate server's request-identity private key`,
+      );
+    }
+  }
 }

@@ -12,6 +12,7 @@ import {
   stopEmbedded,
 } from "../restate/runtime.js";
 import { isAlive, socketTargets, type ServerSockets } from "../restate/server.js";
+import { diskTrouble, diskTroubleMessage } from "../restate/disk.js";
 
 export interface ServerStatus {
   home: string;
@@ -35,6 +36,8 @@ export interface ServerStatus {
   runningJobs: number | null;
   /** The command that opens the Restate UI (served privately on loopback, behind a one-time token). */
   ui: string | null;
+  /** Set when restate-server has hit a full disk since it started: not healthy then. */
+  disk: { full: boolean; freeBytes: number; message: string; log: string } | null;
 }
 
 /** Reads the embedded runtime's processes and asks each whether it is healthy. */
@@ -45,6 +48,7 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
   const { admin } = socketTargets(paths.data, 2000);
   const serverHealthy = serverRunning ? await admin.healthy() : false;
   const endpointRunning = isAlive(state.endpoint?.pid);
+  const trouble = serverRunning ? diskTrouble(paths, state.server?.startedAt) : undefined;
   return {
     home,
     dataDir: paths.data,
@@ -64,8 +68,17 @@ export async function serverStatus(home: string): Promise<ServerStatus> {
       port: state.endpoint?.port ?? null,
       version: state.endpoint?.version ?? null,
     },
-    runningJobs: serverHealthy ? await runningInvocations(admin) : null,
+    // A server with a partition down (a full disk) answers health checks but not every query.
+    runningJobs: serverHealthy ? await runningInvocations(admin).catch(() => null) : null,
     ui: serverRunning ? privateUi() : null,
+    disk: trouble
+      ? {
+          full: !trouble.spaceBack,
+          freeBytes: trouble.freeBytes,
+          message: diskTroubleMessage(trouble),
+          log: trouble.log,
+        }
+      : null,
   };
 }
 
@@ -99,6 +112,7 @@ function printStatus(ctx: CommandContext, status: ServerStatus): void {
       `data dir        ${status.dataDir}`,
       `logs            ${status.logs}`,
       status.ui ? `Restate UI      run \`${status.ui}\`` : "",
+      status.disk ? `disk            ${status.disk.message}` : "",
     ]
       .filter(Boolean)
       .join("\n") + "\n",
@@ -154,6 +168,10 @@ export function registerServer(program: Command, app: App): void {
       embeddedOnly(ctx);
       const status = await serverStatus(ctx.config.home);
       printStatus(ctx, status);
-      app.finish(status.server.healthy && status.endpoint.healthy ? EXIT.ok : EXIT.unavailable);
+      app.finish(
+        status.server.healthy && status.endpoint.healthy && !status.disk
+          ? EXIT.ok
+          : EXIT.unavailable,
+      );
     });
 }

@@ -16,8 +16,14 @@ import {
   type RetrySettings,
 } from "../../services/types.js";
 import type { ConfigFile, ResolvedConfig } from "../config.js";
+import type { App } from "../context.js";
 import { UsageError } from "../errors.js";
 import type { Submission } from "../jobs/client.js";
+
+/** Where a watching command says what holds its job up (a full disk): stderr, in every output mode. */
+export function stderrWarning(app: App): (line: string) => void {
+  return (line) => app.stderr.write(`pagent: ${line}\n`);
+}
 
 /** The model a job records. No model means no job: pagent never silently picks one. */
 export function modelSpec(config: ResolvedConfig): ModelSpec {
@@ -31,7 +37,12 @@ export function modelSpec(config: ResolvedConfig): ModelSpec {
 }
 
 export function retrySettings(config: ResolvedConfig): RetrySettings {
-  return { ...DEFAULT_RETRY, maxAttempts: config.retries, taskTimeoutMs: config.taskTimeoutMs };
+  return {
+    ...DEFAULT_RETRY,
+    maxAttempts: config.retries,
+    taskTimeoutMs: config.taskTimeoutMs,
+    ...(config.maxReplyBytes !== undefined ? { maxReplyBytes: config.maxReplyBytes } : {}),
+  };
 }
 
 /** The bounds the user put on the job: provider limits, time limit, token budget, and the price. */

@@ -5,7 +5,7 @@ import {
   type BatchResult,
   type JobResult,
 } from "../../services/types.js";
-import { EXIT, InterruptedError, UnavailableError, type ExitCode } from "../errors.js";
+import { EXIT, InterruptedError, UnavailableError, UsageError, type ExitCode } from "../errors.js";
 import type { Reporter } from "../output/reporter.js";
 import { summaryLine } from "../output/human.js";
 import type { Runtime } from "../restate/runtime.js";
@@ -48,6 +48,8 @@ export interface FollowOptions {
   invocationId?: string;
   /** The input's name in this command: a content-addressed job may have run under another name. */
   input?: string;
+  /** Where a warning about what holds the job up goes (stderr); default: the reporter's notes. */
+  warn?: (line: string) => void;
 }
 
 /** Follows a job to its end and reports it; Ctrl-C stops the watching, never the job. */
@@ -62,6 +64,10 @@ export async function followJob(
     result = await watchJob(runtime, job, {
       onEvent: (id, event) => reporter.event(id, event),
       signal: options.signal,
+      // Only pagent's own endpoint can be restarted; a connected server's endpoint is the user's.
+      ...(runtime.mode === "embedded" ? { revive: () => runtime.recover() } : {}),
+      ...(runtime.diskTrouble ? { diskTrouble: () => runtime.diskTrouble!() } : {}),
+      warn: options.warn ?? ((line) => reporter.note(`pagent: ${line}`)),
       ...(options.invocationId
         ? { finished: invocationFinished(runtime, options.invocationId) }
         : {}),
@@ -92,6 +98,23 @@ export async function followJob(
 }
 
 /**
+ * Restate's ingress refuses a request body over `ingress.request-size-limit` (32 MiB by default in
+ * restate-server 1.7, see `restate-server --dump-config`) by dropping the connection, which reads
+ * as "fetch failed". A batch carries every input's text, so its sum counts.
+ */
+export const RESTATE_REQUEST_LIMIT = 32 * 1024 * 1024;
+
+/** Refuses, before anything is started or submitted, a job Restate would not accept. */
+export function checkSubmissionSize(submission: Submission): void {
+  const bytes = Buffer.byteLength(JSON.stringify(submission.request));
+  if (bytes <= RESTATE_REQUEST_LIMIT) return;
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  throw new UsageError(
+    `the job is ${mib(bytes)} as a request, over Restate's limit of ${mib(RESTATE_REQUEST_LIMIT)} per request (ingress request-size-limit); lower --max-bytes or split the inputs over several commands`,
+  );
+}
+
+/**
  * Submits through the current node; if it is down, recovers (restarts the embedded server, or moves to
  * the next node of a cluster) and submits again. The job id is the idempotency key, so a retry after an
  * ambiguous failure attaches to the job instead of starting a second one.
@@ -113,7 +136,10 @@ export async function runSubmission(
   submission: Submission,
   reporter: Reporter,
   signal: AbortSignal,
+  warn?: (line: string) => void,
 ): Promise<ExitCode> {
+  // Ctrl-C while the inputs were read or the server started: submit nothing.
+  if (signal.aborted) throw new InterruptedError("interrupted; nothing was submitted");
   const submitted = await submitWithFailover(runtime, submission);
   const request = submission.request;
   const input = "input" in request ? request.input : `${request.items.length} inputs`;
@@ -142,5 +168,6 @@ export async function runSubmission(
     signal,
     invocationId: submitted.invocationId,
     ...(submission.kind !== "batch" ? { input } : {}),
+    ...(warn ? { warn } : {}),
   });
 }

@@ -9,6 +9,7 @@ import {
 } from "../../services/types.js";
 import { EXIT, PagentError, UnavailableError } from "../errors.js";
 import { sqlString, type AdminClient } from "../restate/admin.js";
+import { diskTroubleMessage, type DiskTrouble } from "../restate/disk.js";
 import type { EventBody } from "../output/events.js";
 import {
   failureLine,
@@ -29,6 +30,33 @@ export interface WatchOptions {
   unknownAfterMs?: number;
   /** How long Restate may stay unreachable before watching gives up. */
   outageTimeoutMs?: number;
+  /**
+   * Restarts what died of a runtime pagent manages (the embedded endpoint and server) and resumes
+   * the invocations backing off meanwhile. Called when Restate says it cannot reach the endpoint:
+   * Restate itself stays healthy then, so only the job's own invocations show the death.
+   */
+  revive?: () => Promise<void>;
+  /** Embedded: whether the server hit a full disk; checked every few seconds while the job runs. */
+  diskTrouble?: () => DiskTrouble | undefined;
+  /** Says on stderr what keeps the job from moving (a full disk), once per change. */
+  warn?: (line: string) => void;
+}
+
+/** How often a dead endpoint may be revived while Restate keeps reporting it unreachable. */
+const REVIVE_EVERY_MS = 2000;
+
+/** How often the server's log and free space are checked for a full disk. */
+const DISK_CHECK_EVERY_MS = 2000;
+
+/** Restate's words for an endpoint it cannot connect to (TCP or unix socket). */
+const UNREACHABLE_ENDPOINT = /connect|refused|os error|unreachable/i;
+
+/** An invocation waiting to retry (or paused) because Restate could not reach the endpoint. */
+export function endpointUnreachable(row: InvocationRow): boolean {
+  return (
+    (row.status === "backing-off" || row.status === "paused") &&
+    UNREACHABLE_ENDPOINT.test(row.last_failure ?? "")
+  );
 }
 
 type StateRow = { service_key: string; key: string; value_utf8: string };
@@ -94,12 +122,31 @@ export async function watchJob(
   const finishedChildren = new Set<number>();
   const started = Date.now();
   let outageSince: number | undefined;
+  let revivedAt = 0;
+  let diskCheckedAt = 0;
+  let diskWarning: string | undefined;
   for (;;) {
     options.signal?.throwIfAborted();
+    if (options.diskTrouble && Date.now() - diskCheckedAt > DISK_CHECK_EVERY_MS) {
+      diskCheckedAt = Date.now();
+      const trouble = options.diskTrouble();
+      const warning = trouble && diskTroubleMessage(trouble);
+      if (warning && warning !== diskWarning) options.warn?.(warning);
+      diskWarning = warning;
+      // A full disk is no outage to give up on: the job waits in Restate until space is back.
+      if (trouble) outageSince = undefined;
+      if (trouble?.spaceBack) await options.revive?.().catch(() => undefined);
+    }
     let result: JobResult | BatchResult | undefined;
     try {
-      result = await pollOnce(source.admin, job, seen, finishedChildren, options);
+      const poll = await pollOnce(source.admin, job, seen, finishedChildren, options);
+      result = poll.result;
       outageSince = undefined;
+      if (poll.endpointUnreachable && options.revive && Date.now() - revivedAt > REVIVE_EVERY_MS) {
+        revivedAt = Date.now();
+        // A failed revival is tried again on a later poll; the job waits in Restate meanwhile.
+        await options.revive().catch(() => undefined);
+      }
     } catch (error) {
       if (!(error instanceof UnavailableError)) throw error;
       // Restate died or a node went away: the job is safe in its log; bring it back and keep watching.
@@ -133,9 +180,9 @@ async function pollOnce(
   seen: Map<string, TaskSnapshot>,
   finishedChildren: Set<number>,
   options: WatchOptions,
-): Promise<JobResult | BatchResult | undefined> {
+): Promise<{ result?: JobResult | BatchResult; endpointUnreachable?: boolean }> {
   const view = (await readViews(admin, [job])).get(job);
-  if (!view) return undefined;
+  if (!view) return {};
   // Per input, not per child job: inputs with equal bytes share a job but keep their own events.
   // An input that never started (queued, or not run: cancelled with a reason) has no events.
   const open = (view.children ?? []).flatMap((c, index) =>
@@ -186,7 +233,7 @@ async function pollOnce(
       });
     }
   }
-  if (view.status !== "running" && view.result) return view.result;
+  if (view.status !== "running" && view.result) return { result: view.result };
   const own = invocations.get(view.invocationId);
   if (own?.status === "completed" && own.completion_result === "failure") {
     throw new PagentError(
@@ -194,5 +241,5 @@ async function pollOnce(
       EXIT.jobFailed,
     );
   }
-  return undefined;
+  return { endpointUnreachable: [...invocations.values()].some(endpointUnreachable) };
 }

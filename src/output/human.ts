@@ -9,6 +9,7 @@ import {
 import type { EventBody } from "./events.js";
 import type { FinalResult, Reporter, Streams } from "./reporter.js";
 import type { Terminal } from "./terminal.js";
+import { printableName } from "../inputs.js";
 
 interface Line {
   /** The batch input the task belongs to. */
@@ -324,12 +325,12 @@ export class HumanReporter implements Reporter {
     return result.items
       .map((item) =>
         item.job === null
-          ? `${c.bold(`== ${item.input}`)}\n${
+          ? `${c.bold(`== ${printableName(item.input)}`)}\n${
               item.notRun
                 ? c.yellow(item.errors.input.message)
                 : c.red(`refused: ${item.errors.input.message}`)
             }\n`
-          : `${c.bold(`== ${item.input}`)}\n${this.jobText(item)}`,
+          : `${c.bold(`== ${printableName(item.input)}`)}\n${this.jobText(item)}`,
       )
       .join("\n");
   }

@@ -17,6 +17,7 @@ import {
   keyFingerprint,
   makePrivateDir,
   registerEndpoint,
+  ownEndpoint,
   resumeStuckInvocations,
   runningInvocations,
   SERVICE_NAMES,
@@ -27,8 +28,10 @@ import {
   checkSocketPath,
   freePort,
   isAlive,
+  processStartTime,
   restateBinary,
   stopProcess,
+  verifyOwnProcess,
   type ServerSockets,
 } from "./server.js";
 import { unixTarget } from "./transport.js";
@@ -46,6 +49,7 @@ export interface ClusterNode {
   name: string;
   /** 0 once stopped. */
   pid: number;
+  startTime?: number;
   /**
    * The node listens on these unix sockets only (in its data dir, under the user's 0700
    * $PAGENT_HOME): no other local user reaches the cluster. A cluster made by an older pagent had
@@ -150,12 +154,22 @@ request-identity-private-key-pem-file = ${toml(identityKeyFile)}
 `;
 }
 
+/** The remembered cluster; a pid that is no longer the process pagent started reads as 0 (stopped). */
 export function readClusterState(home: string): ClusterState | undefined {
+  let state: ClusterState;
   try {
-    return JSON.parse(readFileSync(clusterPaths(home).state, "utf8")) as ClusterState;
+    state = JSON.parse(readFileSync(clusterPaths(home).state, "utf8")) as ClusterState;
   } catch {
     return undefined;
   }
+  for (const node of state.nodes) {
+    const args = ["restate-server", clusterPaths(home).config(node.name)];
+    if (!verifyOwnProcess(node.pid, { startTime: node.startTime, args })) node.pid = 0;
+  }
+  const endpoint = state.endpoint;
+  if (endpoint && !verifyOwnProcess(endpoint.pid, ownEndpoint(endpoint.startTime)))
+    endpoint.pid = 0;
+  return state;
 }
 
 function writeClusterState(home: string, state: ClusterState): void {
@@ -508,6 +522,7 @@ export async function clusterUp(options: ClusterUpOptions): Promise<ClusterUpRes
     for (const node of state.nodes) {
       if (isAlive(node.pid)) continue;
       node.pid = spawnNode(options.home, node);
+      node.startTime = processStartTime(node.pid);
       writeClusterState(options.home, state);
       started.push(node.name);
       progress(`started ${node.name} (pid ${node.pid})`);

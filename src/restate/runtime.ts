@@ -20,6 +20,13 @@ import { emptyGrants, fixedGrants, mergeGrants, type Asked } from "../../service
 import { UnavailableError, UsageError } from "../errors.js";
 import { grantsPath } from "../grants.js";
 import { AdminClient } from "./admin.js";
+import {
+  diskTrouble,
+  diskTroubleMessage,
+  freeBytes,
+  MIN_FREE_BYTES,
+  type DiskTrouble,
+} from "./disk.js";
 import { hostEndpoint } from "./endpoint.js";
 import { ensureIdentityKey, readPublicKey } from "./identity.js";
 import { argValue, findOwnProcesses } from "./processes.js";
@@ -28,11 +35,14 @@ import {
   freePort,
   isAlive,
   portIsFree,
+  processStartTime,
   serverSockets,
   socketTargets,
   spawnServer,
   stopProcess,
+  verifyOwnProcess,
   waitForServer,
+  type ExpectedProcess,
   type ServerOptions,
   type ServerTargets,
 } from "./server.js";
@@ -63,15 +73,21 @@ export interface Runtime {
   ui(invocationId?: string): string;
   /** After Restate became unreachable: restart what died (embedded) or move to another node (connect). */
   recover(): Promise<void>;
+  /** Embedded: whether the server has hit a full disk since it started (see disk.ts). */
+  diskTrouble?(): DiskTrouble | undefined;
   close(): Promise<void>;
 }
 
 /** What the embedded runtime remembers between commands (`$PAGENT_HOME/runtime.json`). */
 export interface EmbeddedState {
-  /** The server listens on unix sockets only, in its data dir ({@link serverSockets}). */
-  server?: { pid: number; startedAt: string };
+  /**
+   * The server listens on unix sockets only, in its data dir ({@link serverSockets}). `startTime`:
+   * see processStartTime; with the command line it proves a pid is still ours.
+   */
+  server?: { pid: number; startedAt: string; startTime?: number };
   endpoint?: {
     pid: number;
+    startTime?: number;
     port: number;
     keyFingerprint: string;
     version: string;
@@ -126,12 +142,32 @@ export function keyFingerprint(apiKey: string | undefined): string {
     .slice(0, 16);
 }
 
+/**
+ * The remembered state, with every pid that is no longer the process pagent started set to 0 (not
+ * running): everything downstream that checks or signals a pid only ever sees our own processes.
+ */
 export function readEmbeddedState(home: string): EmbeddedState {
+  let state: EmbeddedState;
   try {
-    return JSON.parse(readFileSync(embeddedPaths(home).state, "utf8")) as EmbeddedState;
+    state = JSON.parse(readFileSync(embeddedPaths(home).state, "utf8")) as EmbeddedState;
   } catch {
     return {};
   }
+  const { server, endpoint } = state;
+  if (server && !verifyOwnProcess(server.pid, ownServer(home, server.startTime))) server.pid = 0;
+  if (endpoint && !verifyOwnProcess(endpoint.pid, ownEndpoint(endpoint.startTime)))
+    endpoint.pid = 0;
+  return state;
+}
+
+/** The embedded restate-server: the binary, on this home's data dir. */
+function ownServer(home: string, startTime: number | undefined): ExpectedProcess {
+  return { startTime, args: ["restate-server", embeddedPaths(home).data] };
+}
+
+/** A `pagent serve` endpoint started by pagent. */
+export function ownEndpoint(startTime: number | undefined): ExpectedProcess {
+  return { startTime, args: ["pagent.js", "serve"] };
 }
 
 /** Set on the endpoint pagent spawns: its build id, so an endpoint found without the state file is known. */
@@ -264,7 +300,8 @@ export async function ensureEmbedded(
   const fingerprint = keyFingerprint(options.apiKey);
   const targets = socketTargets(paths.data);
   const current = readEmbeddedState(options.home);
-  if (await embeddedReady(current, targets, fingerprint, options.version)) {
+  const troubled = diskTrouble(paths, current.server?.startedAt);
+  if (!troubled && (await embeddedReady(current, targets, fingerprint, options.version))) {
     return current as EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>;
   }
   return withLock(options.home, async () => {
@@ -279,7 +316,16 @@ export async function ensureEmbedded(
       identityKeyFile: paths.identityKey,
       tmpDir: paths.tmp,
     };
-    if (!state.server || !isAlive(state.server.pid) || !(await targets.admin.healthy())) {
+    // A server that hit a full disk answers health checks but its partitions stay down: restart it
+    // once space is back; until then say so instead of starting one that would fail at once.
+    const trouble = diskTrouble(paths, state.server?.startedAt);
+    if (trouble && !trouble.spaceBack) throw new UnavailableError(diskTroubleMessage(trouble));
+    if (
+      trouble ||
+      !state.server ||
+      !isAlive(state.server.pid) ||
+      !(await targets.admin.healthy())
+    ) {
       if (state.server && isAlive(state.server.pid)) await stopProcess(state.server.pid, 5000);
       // Nothing runs on this data dir now (we hold the lock): scratch dirs of a killed server go.
       rmSync(paths.tmp, { recursive: true, force: true });
@@ -302,8 +348,19 @@ export async function ensureEmbedded(
         moved = true;
       }
       const child = spawnServer({ ...serverOptions, detached: true });
-      await waitForServer(targets, 30_000, child);
-      state.server = { pid: child.pid!, startedAt: new Date().toISOString() };
+      await waitForServer(targets, 30_000, child).catch((error: unknown) => {
+        const free = freeBytes(paths.data);
+        if (free >= MIN_FREE_BYTES) throw error;
+        throw new UnavailableError(
+          `restate-server could not start: the disk of ${paths.data} is full (${Math.floor(free / 1024 / 1024)} MiB free); free space and try again (log: ${paths.serverLog})`,
+          { cause: error },
+        );
+      });
+      state.server = {
+        pid: child.pid!,
+        startTime: processStartTime(child.pid!),
+        startedAt: new Date().toISOString(),
+      };
       writeEmbeddedState(options.home, state);
       restarted = true;
     }
@@ -455,6 +512,7 @@ export async function startEndpoint(options: {
   const pid = spawnEndpointProcess({ ...options, port });
   const record: EndpointRecord = {
     pid,
+    startTime: processStartTime(pid),
     port,
     keyFingerprint: keyFingerprint(options.apiKey),
     version: options.version,
@@ -696,6 +754,8 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
     recover: async () => {
       await ensureEmbedded(options);
     },
+    diskTrouble: () =>
+      diskTrouble(embeddedPaths(options.home), readEmbeddedState(options.home).server?.startedAt),
     close: () => Promise.resolve(),
   };
 }

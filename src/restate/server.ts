@@ -231,9 +231,52 @@ export function isAlive(pid: number | undefined): boolean {
   }
 }
 
-/** SIGTERM, then SIGKILL after the grace period; resolves once the process is gone. */
+/** When Linux started `pid` (clock ticks after boot, field 22 of /proc/PID/stat); unknown elsewhere. */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which may itself hold spaces and parentheses; field 3 is first.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[22 - 3]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a remembered pid must still be: see {@link verifyOwnProcess}. */
+export interface ExpectedProcess {
+  /** {@link processStartTime} recorded at spawn; absent in state files written before it was. */
+  startTime?: number;
+  /** Each equals an argument of the process, or ends one after a "/" (an executable or script path). */
+  args: string[];
+}
+
+/**
+ * Whether `pid` is still the process pagent started: alive, started at the recorded time, with
+ * its executable and distinguishing arguments. After a reboot or from a stale state file a pid may
+ * belong to any other program; such a pid is treated as not running and is never signalled.
+ */
+export function verifyOwnProcess(pid: number | undefined, expected: ExpectedProcess): boolean {
+  if (!pid || !isAlive(pid)) return false;
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch {
+    // No /proc (not Linux): nothing more to check.
+    return true;
+  }
+  if (expected.startTime !== undefined && processStartTime(pid) !== expected.startTime)
+    return false;
+  return expected.args.every((arg) => argv.some((a) => a === arg || a.endsWith(`/${arg}`)));
+}
+
+/**
+ * SIGTERM, then SIGKILL after the grace period; resolves once the process is gone. The SIGKILL goes
+ * only to the process the SIGTERM went to: if it exited meanwhile and its pid was reused, it is not sent.
+ */
 export async function stopProcess(pid: number, graceMs = 10_000): Promise<void> {
   if (!isAlive(pid)) return;
+  const startTime = processStartTime(pid);
   try {
     process.kill(pid, "SIGTERM");
   } catch {
@@ -244,6 +287,7 @@ export async function stopProcess(pid: number, graceMs = 10_000): Promise<void> 
     if (!isAlive(pid)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
+  if (processStartTime(pid) !== startTime) return;
   try {
     process.kill(pid, "SIGKILL");
   } catch {

@@ -342,6 +342,17 @@ describe("analyze: bad input", () => {
       /max-bytes/,
     ],
     ['--text ""', () => ["--text", ""], /empty/],
+    [
+      // Restate's ingress drops a request over 32 MiB: said before submitting, not as "fetch failed".
+      "a 40 MB input with a raised --max-bytes",
+      () => [writeTemp("huge.txt", "word ".repeat(8_000_000)), "--max-bytes", "100000000"],
+      /the job is 38\.1 MiB as a request, over Restate's limit of 32\.0 MiB per request/,
+    ],
+    [
+      "--task-timeout 0s",
+      () => ["--text", uniqueText("zero"), "--task-timeout", "0s"],
+      /longer than 0/,
+    ],
   ];
 
   it.each(cases)("refuses %s with one line on stderr and exit 2", async (_what, args, pattern) => {
@@ -355,6 +366,17 @@ describe("analyze: bad input", () => {
     expect(res.stdout).toBe("");
     expect(fake.requests).toHaveLength(0);
     expect(await jobCount()).toBe(jobsBefore);
+  });
+
+  it("shows a file name with a newline escaped, on one header line", async () => {
+    const odd = writeTemp("two\nlines.txt", uniqueText("odd name"));
+    const good = writeTemp("plain.txt", uniqueText("plain name"));
+    const human = await analyze([odd, good]);
+    expect(human.code, explain(human)).toBe(0);
+    expect(human.stdout).toContain(`== ${JSON.stringify(odd)}\n`);
+    expect(human.stdout.split("\n")).not.toContain("lines.txt");
+    const json = parseJson<JobJson[]>(await analyze([odd, good, "--json"]));
+    expect(json[0]!.input).toBe(odd);
   });
 
   it("runs the good input of a batch and reports the bad one (exit 3)", async () => {

@@ -2,7 +2,16 @@
  * Jobs you can trust: real processes are SIGKILLed mid-job and the fake LLM server counts what was
  * asked again. Each test runs pagent in embedded mode on its own $PAGENT_HOME.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -141,6 +150,30 @@ function report(name: string, figures: Record<string, number | string>): void {
   );
 }
 
+/**
+ * SIGKILLs the embedded server or endpoint at a random point of a batch, with no other command
+ * run: the watching CLI alone must bring it back, every job completes and nothing finished is
+ * asked again.
+ */
+async function killMidBatchAndWatch(which: "server" | "endpoint") {
+  const home = newHome();
+  const { cli } = await startBatch(home);
+  await killPointReached();
+  const killedAt = Date.now();
+  const done = finishedBefore(killedAt);
+  const oldPid = state(home)[which].pid;
+  await kill(oldPid);
+  const timer = setTimeout(() => cli.child.kill("SIGKILL"), 45_000);
+  const result = await cli.done;
+  clearTimeout(timer);
+  expect(result.code, result.stderr).toBe(0);
+  const items = finalResults(result);
+  expect(items).toHaveLength(10);
+  expect(items.every((i) => i.status === "done")).toBe(true);
+  expect(repeatedAmong(done)).toEqual([]);
+  return { home, killedAt, done, oldPid, items };
+}
+
 describe("a crash never loses finished work and never repeats it", () => {
   it("SIGKILL of the endpoint mid-batch: the next command restarts it, every job completes, nothing finished is asked again", async () => {
     const home = newHome();
@@ -174,22 +207,25 @@ describe("a crash never loses finished work and never repeats it", () => {
     });
   });
 
-  it("SIGKILL of restate-server mid-batch: the watching CLI restarts it on the same data, every job completes, nothing finished is asked again", async () => {
-    const home = newHome();
-    const { cli } = await startBatch(home);
-    await killPointReached();
-    const killedAt = Date.now();
-    const done = finishedBefore(killedAt);
-    const oldServer = state(home).server.pid;
-    await kill(oldServer);
+  it("SIGKILL of the endpoint mid-batch with no other command: the watching CLI restarts it itself, nothing finished is asked again", async () => {
+    // Before the fix the command hung for ever, its tasks backing off against the dead endpoint.
+    const { home, killedAt, done, oldPid, items } = await killMidBatchAndWatch("endpoint");
+    expect(state(home).endpoint.pid).not.toBe(oldPid);
+    const firstAfter = Math.min(
+      ...fake.requests.filter((r) => r.startedAt > killedAt).map((r) => r.startedAt),
+    );
+    report("endpoint-kill-watching", {
+      kills: 1,
+      jobsCompleted: items.length,
+      finishedBeforeKill: done.size,
+      repeated: 0,
+      revivedAfterMs: Math.round(firstAfter - killedAt),
+    });
+  });
 
-    const result = await cli.done;
-    expect(result.code, result.stderr).toBe(0);
-    const items = finalResults(result);
-    expect(items).toHaveLength(10);
-    expect(items.every((i) => i.status === "done")).toBe(true);
-    expect(state(home).server.pid).not.toBe(oldServer);
-    expect(repeatedAmong(done)).toEqual([]);
+  it("SIGKILL of restate-server mid-batch: the watching CLI restarts it on the same data, every job completes, nothing finished is asked again", async () => {
+    const { home, done, oldPid, items } = await killMidBatchAndWatch("server");
+    expect(state(home).server.pid).not.toBe(oldPid);
     report("server-kill", {
       kills: 1,
       jobsCompleted: items.length,
@@ -413,4 +449,76 @@ describe("a crash never loses finished work and never repeats it", () => {
       requestsAfter: fake.requests.length - atAck,
     });
   });
+});
+
+describe("a full disk", () => {
+  it("is reported by status and the watching command, and the job finishes when space returns", async (ctx) => {
+    const home = newHome();
+    // A small filesystem of its own to fill: tmpfs needs root (CAP_SYS_ADMIN).
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=400m", "tmpfs", home]);
+    if (mounted.status !== 0) {
+      console.log(`SKIP full disk: cannot mount a tmpfs (${mounted.stderr.toString().trim()})`);
+      ctx.skip();
+      return;
+    }
+    const filler = path.join(home, "filler");
+    try {
+      expect((await runCli(["server", "start"], { env: env(home) })).code).toBe(0);
+      fake.setResponder(() => ({ json: { summary: "fine" } }));
+      const only = ["--only", "summary"];
+      const model = ["--model", "fake", "--base-url", fake.baseUrl];
+      const first = await runCli(["analyze", "--text", "kept safe", ...only, ...model, "--json"], {
+        env: env(home),
+      });
+      expect(first.code, first.stderr).toBe(0);
+
+      // Fill the disk to the last byte.
+      const fd = openSync(filler, "w");
+      const chunk = Buffer.alloc(1024 * 1024);
+      try {
+        for (;;) writeSync(fd, chunk);
+      } catch (error) {
+        expect((error as NodeJS.ErrnoException).code).toBe("ENOSPC");
+      } finally {
+        closeSync(fd);
+      }
+      const files = Array.from({ length: 6 }, (_, i) => {
+        const file = path.join(tmpdir(), `pagent-disk-${process.pid}-${i}.txt`);
+        writeFileSync(
+          file,
+          `${i} ${"the launch went well and the docs need work. ".repeat(20_000)}`,
+        );
+        return file;
+      });
+      const cli = spawnCli(["analyze", ...files, ...only, ...model, "--json"], { env: env(home) });
+      await waitForLine(cli, /the disk of .* is full .*log: .*restate\.log\)/, 60_000);
+
+      const status = await runCli(["server", "status", "--json"], { env: env(home) });
+      expect(status.code).toBe(69);
+      const disk = (JSON.parse(status.stdout) as { disk: { full: boolean; log: string } }).disk;
+      expect(disk).toMatchObject({ full: true, log: path.join(home, "logs", "restate.log") });
+
+      rmSync(filler);
+      const freedAt = Date.now();
+      const result = await cli.done;
+      expect(result.code, result.stderr).toBe(0);
+      const items = finalResults(result);
+      expect(items.map((i) => i.status)).toEqual(Array(6).fill("done"));
+      // Nothing written before the disk filled was lost.
+      const again = await runCli(["analyze", "--text", "kept safe", ...only, ...model, "--json"], {
+        env: env(home),
+      });
+      const job = (text: string) => JSON.parse(text) as { job: string; status: string };
+      expect(job(again.stdout)).toMatchObject({ job: job(first.stdout).job, status: "done" });
+      report("disk-full", {
+        jobsCompleted: items.length,
+        finishedAfterFreeMs: Date.now() - freedAt,
+      });
+      for (const file of files) rmSync(file, { force: true });
+    } finally {
+      rmSync(filler, { force: true });
+      await runCli(["server", "stop"], { env: env(home) });
+      spawnSync("umount", ["-l", home]);
+    }
+  }, 180_000);
 });

@@ -15,7 +15,7 @@ import {
   type FakeReply,
 } from "../helpers/fake-openai.js";
 import { filesContaining, filesUnder, waitForExit } from "../helpers/procs.js";
-import { analysisOfSystem, inputOf, schemaAnswer } from "../helpers/request-log.js";
+import { analysisOf, analysisOfSystem, inputOf, schemaAnswer } from "../helpers/request-log.js";
 import {
   startRestate,
   startServeProcess,
@@ -379,6 +379,30 @@ requests: ${JSON.stringify(requests)}`,
     );
     expect(fake.requests).toHaveLength(2);
     expect(wall).toBeLessThan(7000);
+  });
+});
+
+describe("huge replies", () => {
+  it("a 50 MB reply fails only that analysis with a clear message, asked once, and the job ends", async () => {
+    fake.setResponder((req) =>
+      analysisOfSystem(req.system) === "summary"
+        ? { content: "x".repeat(50 * 1024 * 1024) }
+        : schemaAnswer(req),
+    );
+    const started = Date.now();
+    const res = await analyze(["--text", uniqueText("huge reply"), "--retries", "2", "--json"], {
+      timeoutMs: 90_000,
+    });
+    expect(res.code, explain(res)).toBe(3);
+    const job = parseJson(res);
+    expect(Object.keys(job.result!).sort()).toEqual(["key-points", "sentiment"]);
+    expect(job.errors.summary!.message).toMatch(
+      /the model's reply is too large to keep: 100\.0 MiB as a journal entry, over maxReplyBytes \(4\.0 MiB\)/,
+    );
+    // A reply that does not fit is no transient failure: it is not asked again.
+    const summaries = fake.requests.filter((r) => analysisOf(r) === "summary");
+    expect(summaries).toHaveLength(1);
+    console.log(`HUGE-REPLY: ended in ${Date.now() - started} ms, ${summaries.length} request(s)`);
   });
 });
 

@@ -2,6 +2,7 @@
  * The embedded, ephemeral and connect runtimes end to end: real `bin/pagent.js` processes, the real
  * restate-server from node_modules, and Linux's /proc to see what was really started.
  */
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runCli, spawnCli, type CliResult } from "../helpers/cli.js";
 import { startFakeOpenAI } from "../helpers/fake-openai.js";
+import { freePort } from "../../src/restate/server.js";
 import {
   filesContaining,
   filesUnder,
@@ -316,6 +318,63 @@ describe("embedded server lifecycle", () => {
       expect(s2.status.endpoint.port).toBe(s1.status.endpoint.port);
       expect(s2.status.server.pid).toBe(s1.status.server.pid);
       expect(endpointsOf(home)).toHaveLength(1);
+    },
+    LONG,
+  );
+});
+
+describe("remembered pids", () => {
+  it(
+    "a state file whose pids now belong to another program: status, stop and start never signal it",
+    async () => {
+      const home = newHome();
+      // Two live programs that are not pagent's, as after a reboot or with a stale runtime.json.
+      const strangers = [spawn("sleep", ["300"]), spawn("sleep", ["300"])];
+      try {
+        const [server, endpoint] = strangers.map((c) => c.pid!);
+        const ports = {
+          ingress: await freePort(),
+          admin: await freePort(),
+          node: await freePort(),
+        };
+        const endpointPort = await freePort();
+        const writeState = () =>
+          writeFileSync(
+            path.join(home, "runtime.json"),
+            JSON.stringify({
+              server: { pid: server, ports, startedAt: new Date().toISOString() },
+              endpoint: {
+                pid: endpoint,
+                port: endpointPort,
+                keyFingerprint: "0",
+                version: "0",
+                startedAt: new Date().toISOString(),
+              },
+            }),
+          );
+        writeState();
+
+        const stopped = await status(home);
+        expect(stopped.code).toBe(69);
+        expect(stopped.status.server.running).toBe(false);
+        expect(stopped.status.endpoint.running).toBe(false);
+
+        const stop = await pagent(home, ["server", "stop", "--json"]);
+        expect(stop.code, stop.stderr).toBe(0);
+        expect(parse<{ stopped: string[] }>(stop).stopped).toEqual([]);
+        expect(pidAlive(server) && pidAlive(endpoint)).toBe(true);
+
+        // Starting (what every job command does first) replaces them without touching them.
+        writeState();
+        const started = await start(home);
+        expect(started.server.pid).not.toBe(server);
+        expect(started.endpoint.pid).not.toBe(endpoint);
+        await new Promise((r) => setTimeout(r, 500));
+        expect(pidAlive(server) && pidAlive(endpoint)).toBe(true);
+      } finally {
+        await teardown(home);
+        for (const child of strangers) child.kill("SIGKILL");
+      }
     },
     LONG,
   );
