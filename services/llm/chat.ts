@@ -7,10 +7,12 @@ import {
   type StoredMessage,
 } from "@langchain/core/messages";
 import { RetryableError, TerminalError } from "@restatedev/restate-sdk";
-import { DEFAULT_BASE_URL } from "../capabilities.js";
 import { deadline } from "../deadline.js";
 import { LOCAL_MODEL_NAME, type ModelSpec, type Usage } from "../types.js";
+import { clientSettings, type ClientSettings, type Credentials } from "./providers.js";
 import { estimateTokens, type RateLimiters, type RateLimits } from "./rate-limit.js";
+
+export type { Credentials } from "./providers.js";
 
 /** An OpenAI-format function tool definition, as sent to the model. */
 export interface ToolSpec {
@@ -37,29 +39,25 @@ export interface ChatOutcome {
   ms: number;
 }
 
-/** Credentials of the endpoint process; never journaled. */
-export interface Credentials {
-  apiKey?: string;
-}
-
 /**
- * One client per model and base URL for the life of the endpoint: a new ChatOpenAI per call would
- * open a new connection pool (TCP + TLS handshakes) for every LLM call of a large batch.
+ * One client per model and settings for the life of the endpoint: a new ChatOpenAI per call would
+ * open a new connection pool (TCP + TLS handshakes) for every LLM call of a large batch. Keyed by the
+ * expanded settings, so a changed header variable or key gets a new client.
  */
 const models = new Map<string, Promise<BaseChatModel>>();
 
-function chatModel(spec: ModelSpec, credentials: Credentials): Promise<BaseChatModel> {
-  const key = JSON.stringify([spec.name, spec.baseUrl ?? ""]);
+function chatModel(spec: ModelSpec, settings: ClientSettings): Promise<BaseChatModel> {
+  const key = JSON.stringify([spec.name, settings]);
   let model = models.get(key);
   if (!model) {
-    model = createChatModel(spec, credentials);
+    model = createChatModel(spec, settings);
     models.set(key, model);
     model.catch(() => models.delete(key));
   }
   return model;
 }
 
-async function createChatModel(spec: ModelSpec, credentials: Credentials): Promise<BaseChatModel> {
+async function createChatModel(spec: ModelSpec, settings: ClientSettings): Promise<BaseChatModel> {
   if (spec.name === LOCAL_MODEL_NAME) {
     const { LocalChatModel } = await import("./local-model.js");
     return new LocalChatModel();
@@ -68,12 +66,18 @@ async function createChatModel(spec: ModelSpec, credentials: Credentials): Promi
   return new ChatOpenAI({
     model: spec.name,
     // OpenAI-compatible local servers (Ollama, vLLM, llama.cpp) accept any key, but the client insists on one.
-    apiKey: credentials.apiKey ?? "unset",
+    apiKey: settings.apiKey ?? "unset",
     // Restate owns retries: a retry inside the client would hide failures from the journal.
     maxRetries: 0,
     // Always the base URL the job names (and the grants checked), never one from the endpoint's
-    // environment (OPENAI_BASE_URL), which the client would otherwise pick up on its own.
-    configuration: { baseURL: spec.baseUrl ?? DEFAULT_BASE_URL },
+    // environment (OPENAI_BASE_URL), which the client would otherwise pick up on its own. Azure
+    // OpenAI is this too: a deployment URL, an `api-version` query and an `api-key` header
+    // (LangChain's AzureChatOpenAI would fill unset fields from AZURE_OPENAI_* variables).
+    configuration: {
+      baseURL: settings.baseUrl,
+      defaultHeaders: settings.headers,
+      defaultQuery: settings.query,
+    },
   });
 }
 
@@ -104,20 +108,27 @@ export async function callChat(
   attemptSignal: AbortSignal,
   limiters?: RateLimiters,
 ): Promise<ChatOutcome> {
+  let settings: ClientSettings;
   try {
-    return await callChatOnce(call, credentials, attemptSignal, limiters);
+    settings = clientSettings(call.model, credentials);
   } catch (error) {
-    throw classifyLlmError(error, call.timeoutMs, attemptSignal, credentials.apiKey);
+    // A header names a variable the endpoint does not have: no retry can set it.
+    throw new TerminalError(`LLM request not sent: ${(error as Error).message}`);
+  }
+  try {
+    return await callChatOnce(call, settings, attemptSignal, limiters);
+  } catch (error) {
+    throw classifyLlmError(error, call.timeoutMs, attemptSignal, settings.secrets);
   }
 }
 
 async function callChatOnce(
   call: ChatCall,
-  credentials: Credentials,
+  settings: ClientSettings,
   attemptSignal: AbortSignal,
   limiters: RateLimiters | undefined,
 ): Promise<ChatOutcome> {
-  const model = await chatModel(call.model, credentials);
+  const model = await chatModel(call.model, settings);
   const runnable =
     call.tools && call.tools.length > 0 && model.bindTools ? model.bindTools(call.tools) : model;
   const options: Record<string, unknown> = {};
@@ -217,7 +228,7 @@ export function classifyLlmError(
   error: unknown,
   timeoutMs: number,
   attemptSignal?: AbortSignal,
-  apiKey?: string,
+  secrets?: string | readonly string[],
 ): RetryableError | TerminalError {
   const err = error as {
     status?: number;
@@ -227,7 +238,7 @@ export function classifyLlmError(
     code?: string;
   };
   const status = typeof err.status === "number" ? err.status : undefined;
-  const message = redact(String(err.message ?? error), apiKey);
+  const message = redact(String(err.message ?? error), secrets);
   if (attemptSignal?.aborted) return new RetryableError("attempt aborted by Restate");
   if (status === undefined) {
     if (err.name === "TimeoutError" || /timed? ?out|aborted/i.test(message)) {
@@ -254,8 +265,15 @@ function formatWait(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${+(ms / 1000).toFixed(1)}s`;
 }
 
-/** Provider errors sometimes echo the key (e.g. "Incorrect API key provided: sk-..."). */
-export function redact(text: string, apiKey?: string): string {
-  const withoutKey = apiKey && apiKey.length >= 4 ? text.split(apiKey).join("[redacted]") : text;
-  return withoutKey.replace(/\bsk-[A-Za-z0-9_-]{6,}/g, "[redacted]");
+/**
+ * Provider errors sometimes echo the key (e.g. "Incorrect API key provided: sk-...") or a header
+ * (a gateway quoting the request). `secrets`: the key and every expanded header value of the call;
+ * the longest go first, so a secret that contains another is cut out whole.
+ */
+export function redact(text: string, secrets?: string | readonly string[]): string {
+  const cut = (typeof secrets === "string" ? [secrets] : (secrets ?? []))
+    .filter((secret) => secret.length >= 4)
+    .sort((a, b) => b.length - a.length)
+    .reduce((out, secret) => out.split(secret).join("[redacted]"), text);
+  return cut.replace(/\bsk-[A-Za-z0-9_-]{6,}/g, "[redacted]");
 }

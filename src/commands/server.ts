@@ -118,6 +118,7 @@ export function registerServer(program: Command, app: App): void {
         ingressUrls: [],
         adminUrls: [],
         apiKey: ctx.config.apiKey,
+        secretEnv: ctx.config.secretEnv,
         version: app.buildId,
       });
       printStatus(ctx, await serverStatus(ctx.config.home));

@@ -41,6 +41,8 @@ export interface RuntimeOptions {
   ingressUrls: string[];
   adminUrls: string[];
   apiKey?: string;
+  /** Other variables the endpoint reads for jobs (profiles' keys, `${VAR}` of headers), by name. */
+  secretEnv?: Record<string, string>;
   version: string;
   /** What the command's job uses; the in-process endpoint of --ephemeral is granted just that. */
   grants?: Asked;
@@ -84,10 +86,19 @@ export function embeddedPaths(home: string) {
   };
 }
 
-/** Tells endpoints started with different credentials apart without keeping the key anywhere. */
-export function keyFingerprint(apiKey: string | undefined): string {
+/**
+ * Tells endpoints started with different credentials apart without keeping a key anywhere: the key
+ * and every named secret variable (the same as before for the key alone).
+ */
+export function keyFingerprint(
+  apiKey: string | undefined,
+  secretEnv: Record<string, string> = {},
+): string {
+  const named = Object.keys(secretEnv)
+    .sort()
+    .map((name) => `\n${name}=${secretEnv[name]}`);
   return createHash("sha256")
-    .update(`pagent:${apiKey ?? ""}`)
+    .update(`pagent:${apiKey ?? ""}${named.join("")}`)
     .digest("hex")
     .slice(0, 16);
 }
@@ -196,7 +207,7 @@ export async function ensureEmbedded(
   options: RuntimeOptions,
 ): Promise<EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>> {
   const paths = embeddedPaths(options.home);
-  const fingerprint = keyFingerprint(options.apiKey);
+  const fingerprint = keyFingerprint(options.apiKey, options.secretEnv);
   const current = readEmbeddedState(options.home);
   if (await embeddedReady(current, fingerprint, options.version)) {
     return current as EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>;
@@ -232,7 +243,7 @@ export async function ensureEmbedded(
       const busy = await runningInvocations(admin);
       if (busy > 0) {
         throw new UnavailableError(
-          `the running pagent endpoint was started with a different OPENAI_API_KEY or pagent version and ${busy} job(s) are still running on it; wait for them (pagent jobs) or run \`pagent server stop\` first`,
+          `the running pagent endpoint was started with a different OPENAI_API_KEY (or provider key) or pagent version and ${busy} job(s) are still running on it; wait for them (pagent jobs) or run \`pagent server stop\` first`,
         );
       }
       await stopProcess(endpoint.pid, 10_000);
@@ -241,6 +252,7 @@ export async function ensureEmbedded(
       state.endpoint = await startEndpoint({
         previousPort: endpoint?.port,
         apiKey: options.apiKey,
+        ...(options.secretEnv ? { secretEnv: options.secretEnv } : {}),
         logFile: paths.endpointLog,
         grantsFile: grantsPath(options.home),
         version: options.version,
@@ -280,6 +292,7 @@ type EndpointRecord = NonNullable<EmbeddedState["endpoint"]>;
 export async function startEndpoint(options: {
   previousPort: number | undefined;
   apiKey: string | undefined;
+  secretEnv?: Record<string, string>;
   logFile: string;
   /** The user's grants file (src/grants.ts), which the endpoint reads again whenever it changes. */
   grantsFile: string;
@@ -288,11 +301,16 @@ export async function startEndpoint(options: {
 }): Promise<EndpointRecord> {
   let port = options.previousPort;
   if (!port || !(await portIsFree(port))) port = await freePort();
-  const pid = spawnEndpointProcess(port, options.apiKey, options.logFile, options.grantsFile);
+  const pid = spawnEndpointProcess(
+    port,
+    { ...options.secretEnv, ...(options.apiKey ? { OPENAI_API_KEY: options.apiKey } : {}) },
+    options.logFile,
+    options.grantsFile,
+  );
   const record: EndpointRecord = {
     pid,
     port,
-    keyFingerprint: keyFingerprint(options.apiKey),
+    keyFingerprint: keyFingerprint(options.apiKey, options.secretEnv),
     version: options.version,
     startedAt: new Date().toISOString(),
   };
@@ -304,7 +322,7 @@ export async function startEndpoint(options: {
 /** Starts `pagent serve` on loopback, detached, logging to `logFile`; returns its pid. */
 function spawnEndpointProcess(
   port: number,
-  apiKey: string | undefined,
+  secrets: Record<string, string>,
   logFile: string,
   grantsFile: string,
 ): number {
@@ -316,8 +334,8 @@ function spawnEndpointProcess(
     {
       detached: true,
       stdio: ["ignore", log, log],
-      // The key reaches the endpoint through its environment only: never argv, files or logs.
-      env: apiKey ? { ...env, OPENAI_API_KEY: apiKey } : env,
+      // Keys reach the endpoint through its environment only: never argv, files or logs.
+      env: { ...env, ...secrets },
     },
   );
   closeSync(log);
@@ -374,6 +392,7 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
       port: 0,
       host: "127.0.0.1",
       apiKey: options.apiKey,
+      env: options.secretEnv ?? {},
       silent: true,
       grants: fixedGrants(mergeGrants(emptyGrants(), options.grants ?? {})),
     });
