@@ -9,7 +9,12 @@ import {
 import { RetryableError, TerminalError } from "@restatedev/restate-sdk";
 import { deadline } from "../deadline.js";
 import { LOCAL_MODEL_NAME, type ModelSpec, type Usage } from "../types.js";
-import { clientSettings, type ClientSettings, type Credentials } from "./providers.js";
+import {
+  clientSettings,
+  errorBodyFetch,
+  type ClientSettings,
+  type Credentials,
+} from "./providers.js";
 import { estimateTokens, type RateLimiters, type RateLimits } from "./rate-limit.js";
 
 export type { Credentials } from "./providers.js";
@@ -62,22 +67,34 @@ async function createChatModel(spec: ModelSpec, settings: ClientSettings): Promi
     const { LocalChatModel } = await import("./local-model.js");
     return new LocalChatModel();
   }
-  const { ChatOpenAI } = await import("@langchain/openai");
+  const { AzureChatOpenAI, ChatOpenAI } = await import("@langchain/openai");
+  // Restate owns retries: a retry inside the client would hide failures from the journal.
+  const common = { model: spec.name, maxRetries: 0 };
+  const configuration = {
+    defaultHeaders: settings.headers,
+    defaultQuery: settings.query,
+    fetch: errorBodyFetch,
+  };
+  // OpenAI-compatible local servers (Ollama, vLLM, llama.cpp) accept any key, but the clients insist on one.
+  const apiKey = settings.apiKey ?? "unset";
+  if (settings.azure) {
+    // Every field is given, so none is filled from the endpoint's AZURE_OPENAI_* variables; the
+    // client sends the key as `api-key` (no Bearer) and adds `api-version` to every call.
+    return new AzureChatOpenAI({
+      ...common,
+      azureOpenAIApiKey: apiKey,
+      azureOpenAIBasePath: settings.azure.basePath,
+      azureOpenAIApiDeploymentName: settings.azure.deployment,
+      azureOpenAIApiVersion: settings.azure.apiVersion,
+      configuration,
+    });
+  }
   return new ChatOpenAI({
-    model: spec.name,
-    // OpenAI-compatible local servers (Ollama, vLLM, llama.cpp) accept any key, but the client insists on one.
-    apiKey: settings.apiKey ?? "unset",
-    // Restate owns retries: a retry inside the client would hide failures from the journal.
-    maxRetries: 0,
+    ...common,
+    apiKey,
     // Always the base URL the job names (and the grants checked), never one from the endpoint's
-    // environment (OPENAI_BASE_URL), which the client would otherwise pick up on its own. Azure
-    // OpenAI is this too: a deployment URL, an `api-version` query and an `api-key` header
-    // (LangChain's AzureChatOpenAI would fill unset fields from AZURE_OPENAI_* variables).
-    configuration: {
-      baseURL: settings.baseUrl,
-      defaultHeaders: settings.headers,
-      defaultQuery: settings.query,
-    },
+    // environment (OPENAI_BASE_URL), which the client would otherwise pick up on its own.
+    configuration: { ...configuration, baseURL: settings.baseUrl },
   });
 }
 

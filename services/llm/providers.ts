@@ -6,7 +6,7 @@
  * endpoint expands them, from its own environment, and only after the grants were checked
  * (services/capabilities.ts), so a request can never make the endpoint read a variable nobody granted.
  */
-import type { ModelSpec } from "../types.js";
+import type { ModelSpec, ProviderSpec } from "../types.js";
 
 /** Where a job that names no base URL sends its LLM calls (and the key). */
 export const DEFAULT_BASE_URL = "https://api.openai.com/v1";
@@ -59,19 +59,23 @@ export function literalSecret(name: string, value: string): string | undefined {
 /** The URL a model's calls go to: the profile's (an Azure deployment's), else the job's, else OpenAI's. */
 export function baseUrlOf(model: ModelSpec): string {
   const provider = model.provider;
-  if (provider?.type === "azure") {
-    return `${provider.endpoint!.replace(/\/+$/, "")}/openai/deployments/${encodeURIComponent(provider.deployment!)}`;
-  }
+  if (provider?.type === "azure") return `${azureBasePath(provider)}/${provider.deployment}`;
   return provider?.baseUrl ?? model.baseUrl ?? DEFAULT_BASE_URL;
+}
+
+function azureBasePath(provider: ProviderSpec): string {
+  return `${provider.endpoint!.replace(/\/+$/, "")}/openai/deployments`;
 }
 
 /** Everything an OpenAI client needs for one model, with the secrets it holds for redaction. */
 export interface ClientSettings {
   baseUrl: string;
   apiKey: string | undefined;
-  /** Expanded; `null` removes a header the client would otherwise send. */
-  headers: Record<string, string | null>;
+  /** Expanded. */
+  headers: Record<string, string>;
   query: Record<string, string>;
+  /** Azure OpenAI: where its deployments are, which one, and the `api-version` query value. */
+  azure?: { basePath: string; deployment: string; apiVersion: string };
   /** The key and every expanded header value: cut out of every error, log line and event. */
   secrets: string[];
 }
@@ -84,17 +88,61 @@ export function clientSettings(model: ModelSpec, credentials: Credentials): Clie
   const provider = model.provider;
   const env = credentials.env ?? {};
   const apiKey = provider?.apiKeyEnv ? env[provider.apiKeyEnv] || undefined : credentials.apiKey;
-  const headers: Record<string, string | null> = {};
-  // Azure takes the key in `api-key`; a Bearer header beside it would send it twice.
-  if (provider?.type === "azure" && apiKey)
-    Object.assign(headers, { "api-key": apiKey, Authorization: null });
+  const headers: Record<string, string> = {};
   for (const [name, template] of Object.entries({ ...provider?.headers, ...model.headers })) {
     headers[name] = expand(template, env);
   }
-  const query: Record<string, string> = { ...provider?.query };
-  if (provider?.type === "azure") query["api-version"] = provider.apiVersion!;
-  const secrets = [apiKey, ...Object.values(headers)].filter(
-    (value): value is string => typeof value === "string",
-  );
-  return { baseUrl: baseUrlOf(model), apiKey, headers, query, secrets };
+  const azure =
+    provider?.type === "azure"
+      ? {
+          basePath: azureBasePath(provider),
+          deployment: provider.deployment!,
+          apiVersion: provider.apiVersion!,
+        }
+      : undefined;
+  return {
+    baseUrl: baseUrlOf(model),
+    apiKey,
+    headers,
+    query: { ...provider?.query },
+    ...(azure ? { azure } : {}),
+    secrets: [apiKey, ...Object.values(headers)].filter((v): v is string => v !== undefined),
+  };
 }
+
+/** An error body's message when it is not OpenAI's `{"error": {"message": ...}}`. */
+function foreignErrorMessage(body: unknown): string | undefined {
+  if (!body || typeof body !== "object" || Array.isArray(body)) return undefined;
+  const fields = body as Record<string, unknown>;
+  if (typeof fields.error === "object" && fields.error !== null) return undefined;
+  for (const key of ["error", "message", "html-message", "detail"]) {
+    if (typeof fields[key] === "string") return fields[key];
+  }
+  return JSON.stringify(body);
+}
+
+/**
+ * `fetch` for the OpenAI client that rewrites a gateway's own error body (Portkey's
+ * `{"status":"failure","message":...}`, LiteLLM's or a proxy's `{"error":"..."}`) into OpenAI's
+ * shape: the client reads only `error.message`, and would report "400 status code (no body)".
+ */
+export const errorBodyFetch: typeof fetch = async (input, init) => {
+  const response = await fetch(input, init);
+  if (response.ok) return response;
+  const text = await response.text();
+  let message: string | undefined;
+  try {
+    message = foreignErrorMessage(JSON.parse(text));
+  } catch {
+    // Not JSON: the client shows the text itself.
+  }
+  const headers = new Headers(response.headers);
+  // The body is decoded and may change length: the new response has no encoding of its own.
+  headers.delete("content-encoding");
+  headers.delete("content-length");
+  return new Response(message !== undefined ? JSON.stringify({ error: { message } }) : text, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+};

@@ -126,11 +126,14 @@ describe("what the endpoint sends", () => {
     });
   });
 
-  it("Azure: the deployment URL, api-version, and the key in api-key only", () => {
+  it("Azure: the deployment, its api-version, and the profile's key", () => {
     const settings = clientSettings(modelSpec(resolve({ model: "azure:gpt-4o" })), credentials);
     expect(settings.baseUrl).toBe("https://acme.openai.azure.com/openai/deployments/gpt4o-prod");
-    expect(settings.query).toEqual({ "api-version": "2024-10-21" });
-    expect(settings.headers).toMatchObject({ "api-key": "az-3", Authorization: null });
+    expect(settings.azure).toEqual({
+      basePath: "https://acme.openai.azure.com/openai/deployments",
+      deployment: "gpt4o-prod",
+      apiVersion: "2024-10-21",
+    });
     expect(settings.apiKey).toBe("az-3");
   });
 
