@@ -120,7 +120,7 @@ export function jobHeaders(
     }
     headers[name] = value;
   }
-  return checkHeaders(headers, "headers");
+  return checkHeaders(headers, "--header or config headers");
 }
 
 /**

@@ -53,7 +53,9 @@ const SECRET_HEADER =
 /** Why `name: value` must not be recorded as written; undefined when it may. */
 export function literalSecret(name: string, value: string): string | undefined {
   if (!SECRET_HEADER.test(name) || varsOf(value).length > 0) return undefined;
-  return `header "${name}" holds a credential, which pagent records with the job only as a variable: put the value in an environment variable and write e.g. "${name}: \${MY_${name.replace(/[^A-Za-z0-9]/g, "_").toUpperCase()}}"`;
+  const scheme = /^(Bearer|Basic|Token)\s+/i.exec(value)?.[0] ?? "";
+  const variable = `MY_${name.replace(/[^A-Za-z0-9]/g, "_").toUpperCase()}`;
+  return `header "${name}" holds a credential, and the job would record it as written: put it in an environment variable and write e.g. "${name}: ${scheme}\${${variable}}"`;
 }
 
 /** The URL a model's calls go to: the profile's (an Azure deployment's), else the job's, else OpenAI's. */

@@ -97,7 +97,7 @@ describe("resolving profiles and headers", () => {
       /exclude each other/,
     );
     expect(usageMessage(() => resolve({ header: ["Authorization: Bearer sk-123456"] }))).toMatch(
-      /environment variable.*\$\{MY_AUTHORIZATION\}/,
+      /environment variable.*"Authorization: Bearer \$\{MY_AUTHORIZATION\}"/,
     );
     expect(usageMessage(() => resolve({ header: ["no colon"] }))).toMatch(/Name: value/);
     expect(() => resolve({ header: ["x-api-key: ${KEY}"] })).not.toThrow();
