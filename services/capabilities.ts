@@ -192,16 +192,11 @@ export function requireGranted(grants: Grants, asked: Asked): void {
   if (refused) throw new TerminalError(refused, { errorCode: 403 });
 }
 
-/** `Name: value`, the form a header is granted in. */
-export function headerLine(name: string, value: string): string {
-  return `${name}: ${value}`;
-}
-
-/** The headers of `headers` that name environment variables, as granted. */
+/** The headers of `headers` that name environment variables, as granted: `Name: value`. */
 export function secretHeaderLines(headers: Record<string, string> | undefined): string[] {
   return Object.entries(headers ?? {})
     .filter(([, value]) => varsOf(value).length > 0)
-    .map(([name, value]) => headerLine(name, value));
+    .map(([name, value]) => `${name}: ${value}`);
 }
 
 /**
