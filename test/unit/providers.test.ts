@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { askedByModel, emptyGrants, mergeGrants, refusal } from "../../services/capabilities.js";
 import { classifyLlmError, redact } from "../../services/llm/chat.js";
-import { clientSettings, expand, varsOf } from "../../services/llm/providers.js";
+import { clientSettings, errorBodyFetch, expand, varsOf } from "../../services/llm/providers.js";
 import type { ModelSpec, ProviderSpec } from "../../services/types.js";
 import { modelSpec } from "../../src/commands/shared.js";
 import { serveGrants } from "../../src/commands/serve.js";
 import { resolveConfig, type ConfigFile, type GlobalFlags } from "../../src/config.js";
 import { UsageError } from "../../src/errors.js";
+import { startFakeOpenAI } from "../helpers/fake-openai.js";
 
 const file: ConfigFile = {
   headers: { "X-Title": "pagent", "Helicone-Auth": "Bearer ${HELICONE_KEY}" },
@@ -191,5 +192,41 @@ describe("profiles and headers as capabilities", () => {
     expect(grants.headers).toEqual(["Helicone-Auth: Bearer ${HELICONE_KEY}"]);
     const job = modelSpec(resolve({ model: "work:m" }));
     expect(refusal(grants, askedByModel(job))).toBeUndefined();
+  });
+});
+
+describe("a gateway's own error bodies", () => {
+  it("are rewritten into OpenAI's shape; OpenAI's own and successes pass untouched", async () => {
+    await using fake = await startFakeOpenAI();
+    const bodies: unknown[] = [
+      {
+        status: "failure",
+        message: "Either x-portkey-config or x-portkey-provider header is required",
+      },
+      { error: "model not allowed by proxy policy" },
+      { error: { message: "Incorrect API key provided", type: "invalid_request_error" } },
+    ];
+    const seen: unknown[] = [];
+    for (const body of bodies) {
+      fake.setResponder(() => ({ status: 400, body, headers: { "retry-after": "2" } }));
+      const res = await errorBodyFetch(`${fake.baseUrl}/chat/completions`, {
+        method: "POST",
+        body: JSON.stringify({ model: "m", messages: [] }),
+      });
+      expect(res.status).toBe(400);
+      expect(res.headers.get("retry-after")).toBe("2");
+      seen.push(await res.json());
+    }
+    expect(seen).toEqual([
+      { error: { message: "Either x-portkey-config or x-portkey-provider header is required" } },
+      { error: { message: "model not allowed by proxy policy" } },
+      bodies[2],
+    ]);
+    fake.setResponder(() => ({ content: "fine" }));
+    const ok = await errorBodyFetch(`${fake.baseUrl}/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] }),
+    });
+    expect(ok.status).toBe(200);
   });
 });
