@@ -13,10 +13,10 @@ import { TerminalError } from "@restatedev/restate-sdk";
 import { isInside } from "./tools/path-guard.js";
 import { parseAllowEntry } from "./tools/http-get.js";
 import type { CommandToolConfig } from "./tools/command.js";
-import { LOCAL_MODEL_NAME, type ModelSpec } from "./types.js";
+import { baseUrlOf, varsOf } from "./llm/providers.js";
+import { LOCAL_MODEL_NAME, type ModelSpec, type ProviderSpec } from "./types.js";
 
-/** Where a job that names no base URL sends its LLM calls (and the key). */
-export const DEFAULT_BASE_URL = "https://api.openai.com/v1";
+export { DEFAULT_BASE_URL } from "./llm/providers.js";
 
 /** Everything an endpoint was granted. Plain JSON (the embedded CLI writes it to a file); never a secret. */
 export interface Grants {
@@ -28,6 +28,13 @@ export interface Grants {
   roots: string[];
   /** `host` or `host:port`; a job's `--allow-host` must be one of them (a bare host covers every port). */
   hosts: string[];
+  /**
+   * Headers whose values name the endpoint's environment variables (`Name: Bearer ${VAR}`), as
+   * written: only these may make the endpoint read a variable. Headers without `${...}` need no grant.
+   */
+  headers: string[];
+  /** Provider profiles, as full definitions: a request must carry exactly one of these. */
+  providers: ProviderSpec[];
 }
 
 export type CapabilityKind = keyof Grants;
@@ -104,12 +111,29 @@ const hosts: Kind<string> = {
   covers: hostCovers,
 };
 
+const headers: Kind<string> = {
+  noun: "header",
+  grantWith: "the `headers` of the config file `pagent serve` reads",
+  show: (header) => `"${header}"`,
+  // Header names are case-insensitive; values are compared as written.
+  key: (header) => header.replace(/^[^:]*/, (name) => name.trim().toLowerCase()),
+};
+
+const providers: Kind<ProviderSpec> = {
+  noun: "provider profile",
+  grantWith: "the `providers` of the config file `pagent serve` reads",
+  show: (p) => `"${p.name}" (${canonicalJson(p)})`,
+  key: canonicalJson,
+};
+
 /** Every kind of capability. Adding one: a field of Grants and an entry here. */
 export const KINDS: { [K in CapabilityKind]: Kind<Grants[K][number]> } = {
   baseUrls,
   commands,
   roots,
   hosts,
+  headers,
+  providers,
 };
 
 const kindNames = Object.keys(KINDS) as CapabilityKind[];
@@ -168,10 +192,27 @@ export function requireGranted(grants: Grants, asked: Asked): void {
   if (refused) throw new TerminalError(refused, { errorCode: 403 });
 }
 
-/** The base URL a model's calls go to, with the key; none for the offline model. */
+/** The headers of `headers` that name environment variables, as granted: `Name: value`. */
+export function secretHeaderLines(headers: Record<string, string> | undefined): string[] {
+  return Object.entries(headers ?? {})
+    .filter(([, value]) => varsOf(value).length > 0)
+    .map(([name, value]) => `${name}: ${value}`);
+}
+
+/**
+ * What a model's calls use: its provider profile (which fixes the URL, the key's variable and the
+ * profile's headers), else the base URL that receives the default key; and its own headers that read
+ * variables. Nothing for the offline model.
+ */
 export function askedByModel(model: ModelSpec): Asked {
   if (model.name === LOCAL_MODEL_NAME) return {};
-  return { baseUrls: [normalBaseUrl(model.baseUrl ?? DEFAULT_BASE_URL)] };
+  const headers = secretHeaderLines(model.headers);
+  return {
+    ...(model.provider
+      ? { providers: [model.provider] }
+      : { baseUrls: [normalBaseUrl(baseUrlOf(model))] }),
+    ...(headers.length > 0 ? { headers } : {}),
+  };
 }
 
 /**

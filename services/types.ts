@@ -4,6 +4,28 @@
 export interface ModelSpec {
   name: string;
   baseUrl?: string;
+  /** Extra headers of every call, values as written: `${VAR}` is expanded only by the endpoint. */
+  headers?: Record<string, string>;
+  /** The provider profile the model is reached through; the endpoint must have granted exactly this one. */
+  provider?: ProviderSpec;
+}
+
+/**
+ * A named provider profile (config `providers`) as a job records it: its non-secret settings. The key
+ * is read by the endpoint from `apiKeyEnv` (default OPENAI_API_KEY); header values are unexpanded.
+ */
+export interface ProviderSpec {
+  name: string;
+  /** "openai" (any OpenAI-compatible server, the default) or "azure" (Azure OpenAI). */
+  type?: "openai" | "azure";
+  baseUrl?: string;
+  headers?: Record<string, string>;
+  query?: Record<string, string>;
+  apiKeyEnv?: string;
+  /** Azure: `https://NAME.openai.azure.com`, the deployment, and the `api-version` query value. */
+  endpoint?: string;
+  deployment?: string;
+  apiVersion?: string;
 }
 
 /** Token counts as reported by the provider's `usage`. */

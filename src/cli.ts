@@ -33,6 +33,15 @@ export function buildProgram(app: App): Command {
     .option("--admin-url <urls>", "its admin API (env RESTATE_ADMIN_URL)")
     .option("--model <name>", "model name, or 'local' for the offline model (env PAGENT_MODEL)")
     .option("--base-url <url>", "OpenAI-compatible API base URL (env OPENAI_BASE_URL)")
+    .option(
+      "--provider <name>",
+      'provider profile of the config\'s "providers" (also --model NAME:MODEL)',
+    )
+    .option(
+      "--header <line>",
+      '"Name: value" sent with every LLM request (repeatable); ${VAR} is read from the endpoint\'s environment',
+      (line: string, all: string[] = []) => [...all, line],
+    )
     .option("--retries <n>", "attempts per LLM or tool step before it fails (default 5)")
     .option(
       "--task-timeout <duration>",

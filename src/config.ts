@@ -2,8 +2,20 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
-import { MAX_REPLY_BYTES_LIMIT, MAX_TASK_TIMEOUT_MS, type Price } from "../services/types.js";
+import {
+  MAX_REPLY_BYTES_LIMIT,
+  MAX_TASK_TIMEOUT_MS,
+  type Price,
+  type ProviderSpec,
+} from "../services/types.js";
 import { UsageError } from "./errors.js";
+import {
+  chooseProvider,
+  headersSchema,
+  jobHeaders,
+  providerSchema,
+  secretEnvNames,
+} from "./providers.js";
 import type { RuntimeMode } from "./restate/runtime.js";
 
 const analysisSchema = z.object({
@@ -25,6 +37,12 @@ export const configFileSchema = z
   .object({
     model: z.string().optional(),
     baseUrl: z.string().url().optional(),
+    /** Sent with every LLM request; `${VAR}` is expanded by the endpoint from its environment. */
+    headers: headersSchema.optional(),
+    /** Named provider profiles: `--provider NAME` or `--model NAME:MODEL` picks one. */
+    providers: z
+      .record(z.string().regex(/^[^:]+$/, "a profile name has no colon"), providerSchema)
+      .optional(),
     analyses: z.record(z.string(), analysisSchema).optional(),
     tools: z.record(z.string(), commandToolSchema).optional(),
     concurrency: z.number().int().positive().optional(),
@@ -64,6 +82,8 @@ export interface GlobalFlags {
   color?: boolean;
   config?: string;
   model?: string;
+  provider?: string;
+  header?: string[];
   baseUrl?: string;
   retries?: string;
   taskTimeout?: string;
@@ -83,7 +103,16 @@ export interface ResolvedConfig {
   adminUrls: string[];
   model?: string;
   baseUrl?: string;
+  /** The provider profile the job's model is reached through (`--provider`, `--model NAME:MODEL`). */
+  provider?: ProviderSpec;
+  /** The job's own headers, values as written (`${VAR}` unexpanded). */
+  headers: Record<string, string>;
   apiKey?: string;
+  /**
+   * The variables the endpoint may read for this user's jobs (profiles' `apiKeyEnv`, `${VAR}` in
+   * headers), with their values here: the embedded endpoint is started with them. Never written down.
+   */
+  secretEnv: Record<string, string>;
   output: OutputMode;
   quiet: boolean;
   verbose: boolean;
@@ -196,6 +225,18 @@ export function resolveConfig(flags: GlobalFlags, rawEnv: Env, file: ConfigFile)
       `--base-url "${baseUrl}" is not a URL; pass e.g. http://127.0.0.1:11434/v1`,
     );
   }
+  const profiles = file.providers ?? {};
+  const choice = chooseProvider(
+    profiles,
+    flags.model ?? env.PAGENT_MODEL ?? file.model,
+    flags.provider,
+  );
+  if (choice.provider && flags.baseUrl !== undefined) {
+    throw new UsageError(
+      `--base-url and provider "${choice.provider.name}" exclude each other: the profile says where its calls go`,
+    );
+  }
+  const headers = jobHeaders(file.headers, flags.header);
   const taskTimeout = flags.taskTimeout ?? env.PAGENT_TASK_TIMEOUT ?? file.taskTimeout;
   const taskTimeoutMs =
     taskTimeout !== undefined ? parsePositiveDuration(taskTimeout, "--task-timeout") : 120_000;
@@ -217,9 +258,16 @@ export function resolveConfig(flags: GlobalFlags, rawEnv: Env, file: ConfigFile)
     home: resolveHome(env),
     ingressUrls,
     adminUrls,
-    model: flags.model ?? env.PAGENT_MODEL ?? file.model,
+    model: choice.model,
     baseUrl,
+    ...(choice.provider ? { provider: choice.provider } : {}),
+    headers,
     apiKey: env.OPENAI_API_KEY || undefined,
+    secretEnv: Object.fromEntries(
+      secretEnvNames(profiles, headers).flatMap((name) =>
+        env[name] !== undefined ? [[name, env[name]]] : [],
+      ),
+    ),
     output: flags.ndjson ? "ndjson" : flags.json ? "json" : "human",
     quiet: flags.quiet ?? false,
     verbose: flags.verbose ?? false,

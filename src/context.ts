@@ -75,6 +75,7 @@ export function commandContext(app: App, flags: GlobalFlags): CommandContext {
         ingressUrls: config.ingressUrls,
         adminUrls: config.adminUrls,
         apiKey: config.apiKey,
+        secretEnv: config.secretEnv,
         version: app.buildId,
         ...(asked ? { grants: asked } : {}),
         notice: (line) => {

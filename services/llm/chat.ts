@@ -7,8 +7,8 @@ import {
   type StoredMessage,
 } from "@langchain/core/messages";
 import { RetryableError, TerminalError } from "@restatedev/restate-sdk";
-import { DEFAULT_BASE_URL } from "../capabilities.js";
 import { deadline } from "../deadline.js";
+import { DEFAULT_BASE_URL } from "../capabilities.js";
 import {
   DEFAULT_MAX_REPLY_BYTES,
   LOCAL_MODEL_NAME,
@@ -16,7 +16,15 @@ import {
   type ModelSpec,
   type Usage,
 } from "../types.js";
+import {
+  clientSettings,
+  errorBodyFetch,
+  type ClientSettings,
+  type Credentials,
+} from "./providers.js";
 import { estimateTokens, type RateLimiters, type RateLimits } from "./rate-limit.js";
+
+export type { Credentials } from "./providers.js";
 
 /** An OpenAI-format function tool definition, as sent to the model. */
 export interface ToolSpec {
@@ -47,43 +55,57 @@ export interface ChatOutcome {
   attempts?: number;
 }
 
-/** Credentials of the endpoint process; never journaled. */
-export interface Credentials {
-  apiKey?: string;
-}
-
 /**
- * One client per model and base URL for the life of the endpoint: a new ChatOpenAI per call would
- * open a new connection pool (TCP + TLS handshakes) for every LLM call of a large batch.
+ * One client per model and settings for the life of the endpoint: a new ChatOpenAI per call would
+ * open a new connection pool (TCP + TLS handshakes) for every LLM call of a large batch. Keyed by the
+ * expanded settings, so a changed header variable or key gets a new client.
  */
 const models = new Map<string, Promise<BaseChatModel>>();
 
-function chatModel(spec: ModelSpec, credentials: Credentials): Promise<BaseChatModel> {
-  const key = JSON.stringify([spec.name, spec.baseUrl ?? ""]);
+function chatModel(spec: ModelSpec, settings: ClientSettings): Promise<BaseChatModel> {
+  const key = JSON.stringify([spec.name, settings]);
   let model = models.get(key);
   if (!model) {
-    model = createChatModel(spec, credentials);
+    model = createChatModel(spec, settings);
     models.set(key, model);
     model.catch(() => models.delete(key));
   }
   return model;
 }
 
-async function createChatModel(spec: ModelSpec, credentials: Credentials): Promise<BaseChatModel> {
+async function createChatModel(spec: ModelSpec, settings: ClientSettings): Promise<BaseChatModel> {
   if (spec.name === LOCAL_MODEL_NAME) {
     const { LocalChatModel } = await import("./local-model.js");
     return new LocalChatModel();
   }
-  const { ChatOpenAI } = await import("@langchain/openai");
+  const { AzureChatOpenAI, ChatOpenAI } = await import("@langchain/openai");
+  // Restate owns retries: a retry inside the client would hide failures from the journal.
+  const common = { model: spec.name, maxRetries: 0 };
+  const configuration = {
+    defaultHeaders: settings.headers,
+    defaultQuery: settings.query,
+    fetch: errorBodyFetch,
+  };
+  // OpenAI-compatible local servers (Ollama, vLLM, llama.cpp) accept any key, but the clients insist on one.
+  const apiKey = settings.apiKey ?? "unset";
+  if (settings.azure) {
+    // Every field is given, so none is filled from the endpoint's AZURE_OPENAI_* variables; the
+    // client sends the key as `api-key` (no Bearer) and adds `api-version` to every call.
+    return new AzureChatOpenAI({
+      ...common,
+      azureOpenAIApiKey: apiKey,
+      azureOpenAIBasePath: settings.azure.basePath,
+      azureOpenAIApiDeploymentName: settings.azure.deployment,
+      azureOpenAIApiVersion: settings.azure.apiVersion,
+      configuration,
+    });
+  }
   return new ChatOpenAI({
-    model: spec.name,
-    // OpenAI-compatible local servers (Ollama, vLLM, llama.cpp) accept any key, but the client insists on one.
-    apiKey: credentials.apiKey ?? "unset",
-    // Restate owns retries: a retry inside the client would hide failures from the journal.
-    maxRetries: 0,
+    ...common,
+    apiKey,
     // Always the base URL the job names (and the grants checked), never one from the endpoint's
     // environment (OPENAI_BASE_URL), which the client would otherwise pick up on its own.
-    configuration: { baseURL: spec.baseUrl ?? DEFAULT_BASE_URL },
+    configuration: { ...configuration, baseURL: settings.baseUrl },
   });
 }
 
@@ -114,16 +136,23 @@ export async function callChat(
   attemptSignal: AbortSignal,
   limiters?: RateLimiters,
 ): Promise<ChatOutcome> {
+  let settings: ClientSettings;
+  try {
+    settings = clientSettings(call.model, credentials);
+  } catch (error) {
+    // A header names a variable the endpoint does not have: no retry can set it.
+    throw new TerminalError(`LLM request not sent: ${(error as Error).message}`);
+  }
   let outcome: ChatOutcome;
   try {
-    outcome = await callChatOnce(call, credentials, attemptSignal, limiters);
+    outcome = await callChatOnce(call, settings, attemptSignal, limiters);
   } catch (error) {
     throw classifyLlmError(
       error,
       call.timeoutMs,
       attemptSignal,
-      credentials.apiKey,
-      call.model.baseUrl,
+      settings.secrets,
+      settings.baseUrl,
     );
   }
   return boundReply(outcome, call.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES);
@@ -145,11 +174,11 @@ export function boundReply(outcome: ChatOutcome, maxReplyBytes: number): ChatOut
 
 async function callChatOnce(
   call: ChatCall,
-  credentials: Credentials,
+  settings: ClientSettings,
   attemptSignal: AbortSignal,
   limiters: RateLimiters | undefined,
 ): Promise<ChatOutcome> {
-  const model = await chatModel(call.model, credentials);
+  const model = await chatModel(call.model, settings);
   const runnable =
     call.tools && call.tools.length > 0 && model.bindTools ? model.bindTools(call.tools) : model;
   const options: Record<string, unknown> = {};
@@ -272,7 +301,7 @@ export function classifyLlmError(
   error: unknown,
   timeoutMs: number,
   attemptSignal?: AbortSignal,
-  apiKey?: string,
+  secrets?: string | readonly string[],
   baseUrl = DEFAULT_BASE_URL,
 ): RetryableError | TerminalError {
   const err = error as {
@@ -283,7 +312,7 @@ export function classifyLlmError(
     code?: string;
   };
   const status = typeof err.status === "number" ? err.status : undefined;
-  const message = redact(String(err.message ?? error), apiKey);
+  const message = redact(String(err.message ?? error), secrets);
   if (attemptSignal?.aborted) return new RetryableError("attempt aborted by Restate");
   if (status === undefined) {
     if (err.name === "TimeoutError" || /timed? ?out|aborted/i.test(message)) {
@@ -291,7 +320,7 @@ export function classifyLlmError(
     }
     const code = networkCode(error);
     return new RetryableError(
-      `provider unreachable at ${redact(baseUrl, apiKey)}${code ? ` (${code})` : ""}: ${message}`,
+      `provider unreachable at ${redact(baseUrl, secrets)}${code ? ` (${code})` : ""}: ${message}`,
     );
   }
   if (status === 429 || status === 408 || status === 409 || status >= 500) {
@@ -300,7 +329,7 @@ export function classifyLlmError(
     const after = retryAfterMs(err.headers);
     const wait = after !== undefined ? ` (provider asked to wait ${formatWait(after)})` : "";
     return new RetryableError(
-      `HTTP ${status}${status >= 500 ? ` from ${redact(baseUrl, apiKey)}` : ""}${status === 429 ? " rate limited" : ""}${wait}: ${message}`,
+      `HTTP ${status}${status >= 500 ? ` from ${redact(baseUrl, secrets)}` : ""}${status === 429 ? " rate limited" : ""}${wait}: ${message}`,
       after !== undefined ? { retryAfter: after } : {},
     );
   }
@@ -313,8 +342,15 @@ function formatWait(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${+(ms / 1000).toFixed(1)}s`;
 }
 
-/** Provider errors sometimes echo the key (e.g. "Incorrect API key provided: sk-..."). */
-export function redact(text: string, apiKey?: string): string {
-  const withoutKey = apiKey && apiKey.length >= 4 ? text.split(apiKey).join("[redacted]") : text;
-  return withoutKey.replace(/\bsk-[A-Za-z0-9_-]{6,}/g, "[redacted]");
+/**
+ * Provider errors sometimes echo the key (e.g. "Incorrect API key provided: sk-...") or a header
+ * (a gateway quoting the request). `secrets`: the key and every expanded header value of the call;
+ * the longest go first, so a secret that contains another is cut out whole.
+ */
+export function redact(text: string, secrets?: string | readonly string[]): string {
+  const cut = (typeof secrets === "string" ? [secrets] : (secrets ?? []))
+    .filter((secret) => secret.length >= 4)
+    .sort((a, b) => b.length - a.length)
+    .reduce((out, secret) => out.split(secret).join("[redacted]"), text);
+  return cut.replace(/\bsk-[A-Za-z0-9_-]{6,}/g, "[redacted]");
 }

@@ -15,6 +15,8 @@
  * it applies to every call to that provider, including calls of jobs that asked for none. A job
  * can lower the shared limit, never raise it while a lower one is still being asked for.
  */
+import type { ModelSpec } from "../types.js";
+import { baseUrlOf } from "./providers.js";
 
 /** Requests and tokens per minute; absent means unlimited. */
 export interface RateLimits {
@@ -196,12 +198,12 @@ export class ProviderLimiter {
 export class RateLimiters {
   private readonly byProvider = new Map<string, ProviderLimiter>();
 
-  /** OpenAI counts limits per model, and a base URL is a provider (or a local server). */
-  static keyOf(model: { name: string; baseUrl?: string }): string {
-    return `${model.baseUrl ?? "https://api.openai.com/v1"} ${model.name}`;
+  /** OpenAI counts limits per model, and a base URL (a profile's too) is a provider (or a local server). */
+  static keyOf(model: ModelSpec): string {
+    return `${baseUrlOf(model)} ${model.name}`;
   }
 
-  for(model: { name: string; baseUrl?: string }): ProviderLimiter {
+  for(model: ModelSpec): ProviderLimiter {
     const key = RateLimiters.keyOf(model);
     let limiter = this.byProvider.get(key);
     if (!limiter) {

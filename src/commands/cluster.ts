@@ -68,6 +68,7 @@ export function registerCluster(program: Command, app: App): void {
         home: ctx.config.home,
         ...(nodes !== undefined ? { nodes } : {}),
         apiKey: ctx.config.apiKey,
+        secretEnv: ctx.config.secretEnv,
         version: app.buildId,
         timeoutMs: flags.wait ? parseDuration(flags.wait, "--wait") : 90_000,
         progress: (line) => {

@@ -6,6 +6,7 @@ import {
   fixedGrants,
   mergeGrants,
   normalBaseUrl,
+  secretHeaderLines,
   type Grants,
   type GrantSource,
 } from "../../services/capabilities.js";
@@ -13,6 +14,7 @@ import { parsePositiveInt, type ResolvedConfig } from "../config.js";
 import { commandContext, type App } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
 import { fileGrantSource } from "../grants.js";
+import { providerSpec } from "../providers.js";
 import { AdminClient } from "../restate/admin.js";
 import { hostEndpoint } from "../restate/endpoint.js";
 import { resumeStuckInvocations } from "../restate/runtime.js";
@@ -44,7 +46,7 @@ export function isLoopback(host: string): boolean {
  * What this endpoint grants jobs, from its own flags and config only. With `--grants FILE` (the
  * embedded endpoint) the file is the source and only explicit flags add to it; otherwise the base URL
  * defaults to the endpoint's own (--base-url, OPENAI_BASE_URL, config baseUrl, else OpenAI's) and the
- * config file's tools, allowRoots and allowHosts are granted.
+ * config file's tools, providers, headers (and --header), allowRoots and allowHosts are granted.
  */
 export function serveGrants(flags: ServeFlags, config: ResolvedConfig, cwd: string): Grants {
   const fromFlags = {
@@ -62,6 +64,11 @@ export function serveGrants(flags: ServeFlags, config: ResolvedConfig, cwd: stri
         ? fromFlags.baseUrls
         : [normalBaseUrl(config.baseUrl ?? DEFAULT_BASE_URL)],
     commands: commandDefinitions(config.file, cwd),
+    // Its own profiles (which bring their headers) and headers, so a CLI with the same config names exactly these.
+    providers: Object.entries(config.file.providers ?? {}).map(([name, p]) =>
+      providerSpec(name, p),
+    ),
+    headers: secretHeaderLines(config.headers),
     roots: [...fromFlags.roots, ...realRoots(config.file.allowRoots ?? [], cwd)],
     hosts: [...fromFlags.hosts, ...(config.file.allowHosts ?? [])],
   });
@@ -130,6 +137,7 @@ export function registerServe(program: Command, app: App): void {
         port,
         host: flags.host,
         apiKey: ctx.config.apiKey,
+        env: app.env,
         identityKeys,
         grants,
       });

@@ -90,6 +90,7 @@ export async function startEmbedded(ctx: CommandContext): Promise<void> {
     ingressUrls: [],
     adminUrls: [],
     apiKey: ctx.config.apiKey,
+    secretEnv: ctx.config.secretEnv,
     version: ctx.app.buildId,
   });
 }

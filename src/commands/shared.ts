@@ -33,7 +33,15 @@ export function modelSpec(config: ResolvedConfig): ModelSpec {
     );
   }
   if (config.model === LOCAL_MODEL_NAME) return { name: LOCAL_MODEL_NAME };
-  return config.baseUrl ? { name: config.model, baseUrl: config.baseUrl } : { name: config.model };
+  return {
+    name: config.model,
+    ...(config.provider
+      ? { provider: config.provider }
+      : config.baseUrl
+        ? { baseUrl: config.baseUrl }
+        : {}),
+    ...(Object.keys(config.headers).length > 0 ? { headers: config.headers } : {}),
+  };
 }
 
 export function retrySettings(config: ResolvedConfig): RetrySettings {
@@ -113,10 +121,10 @@ export function askedBy(submission: Submission): Asked {
         ...askedByTools(submission.request.tools),
       };
     case "batch":
-      return mergeGrants(emptyGrants(), {
-        baseUrls: submission.request.items.flatMap((item) =>
-          "request" in item ? (askedByModel(item.request.model).baseUrls ?? []) : [],
-        ),
-      });
+      return submission.request.items.reduce(
+        (all, item) =>
+          "request" in item ? mergeGrants(all, askedByModel(item.request.model)) : all,
+        emptyGrants(),
+      );
   }
 }

@@ -474,6 +474,7 @@ export interface ClusterUpOptions {
   /** Size of a new cluster; an existing one keeps its size. */
   nodes?: number;
   apiKey?: string;
+  secretEnv?: Record<string, string>;
   version: string;
   timeoutMs?: number;
   progress?: (line: string) => void;
@@ -549,7 +550,7 @@ async function ensureClusterEndpoint(
   progress: (line: string) => void,
 ): Promise<{ endpointStarted: boolean; registered: boolean }> {
   const paths = clusterPaths(options.home);
-  const fingerprint = keyFingerprint(options.apiKey);
+  const fingerprint = keyFingerprint(options.apiKey, options.secretEnv);
   const admins = state.nodes.map((n) => nodeAdmin(n, 5000));
   const admin = admins[0]!;
   const current = state.endpoint;
@@ -580,6 +581,7 @@ async function ensureClusterEndpoint(
       previousPort: state.endpointPort,
       apiKey: options.apiKey,
       identityKey,
+      ...(options.secretEnv ? { secretEnv: options.secretEnv } : {}),
       logFile: paths.endpointLog,
       grantsFile: grantsPath(options.home),
       version: options.version,

@@ -7,6 +7,8 @@ export interface EndpointOptions {
   port: number;
   host: string;
   apiKey?: string;
+  /** Where profiles' `apiKeyEnv` and headers' `${VAR}` are read, for granted ones only. */
+  env: Record<string, string | undefined>;
   identityKeys?: string[];
   /** What jobs may use: base URLs, command tools, roots, hosts (services/capabilities.ts). */
   grants: GrantSource;
@@ -29,7 +31,7 @@ export async function hostEndpoint(options: EndpointOptions): Promise<HostedEndp
     import("@restatedev/restate-sdk"),
     import("../../services/index.js"),
   ]);
-  const services = createServices({ apiKey: options.apiKey }, options.grants);
+  const services = createServices({ apiKey: options.apiKey, env: options.env }, options.grants);
   let endpoint = restate.endpoint();
   if (options.silent) endpoint = endpoint.setLogger(() => undefined);
   for (const service of services.all) endpoint = endpoint.bind(service);

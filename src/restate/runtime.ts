@@ -57,6 +57,8 @@ export interface RuntimeOptions {
   ingressUrls: string[];
   adminUrls: string[];
   apiKey?: string;
+  /** Other variables the endpoint reads for jobs (profiles' keys, `${VAR}` of headers), by name. */
+  secretEnv?: Record<string, string>;
   version: string;
   /** What the command's job uses; the in-process endpoint of --ephemeral is granted just that. */
   grants?: Asked;
@@ -134,10 +136,19 @@ export function privateUi(invocationId?: string): string {
 
 const privateUiHint: Runtime["ui"] = (invocationId) => `run \`${privateUi(invocationId)}\``;
 
-/** Tells endpoints started with different credentials apart without keeping the key anywhere. */
-export function keyFingerprint(apiKey: string | undefined): string {
+/**
+ * Tells endpoints started with different credentials apart without keeping a key anywhere: the key
+ * and every named secret variable (the same as before for the key alone).
+ */
+export function keyFingerprint(
+  apiKey: string | undefined,
+  secretEnv: Record<string, string> = {},
+): string {
+  const named = Object.keys(secretEnv)
+    .sort()
+    .map((name) => `\n${name}=${secretEnv[name]}`);
   return createHash("sha256")
-    .update(`pagent:${apiKey ?? ""}`)
+    .update(`pagent:${apiKey ?? ""}${named.join("")}`)
     .digest("hex")
     .slice(0, 16);
 }
@@ -297,7 +308,7 @@ export async function ensureEmbedded(
 ): Promise<EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>> {
   const paths = embeddedPaths(options.home);
   checkSocketPaths(paths.data);
-  const fingerprint = keyFingerprint(options.apiKey);
+  const fingerprint = keyFingerprint(options.apiKey, options.secretEnv);
   const targets = socketTargets(paths.data);
   const current = readEmbeddedState(options.home);
   const troubled = diskTrouble(paths, current.server?.startedAt);
@@ -376,7 +387,7 @@ export async function ensureEmbedded(
       const busy = await runningInvocations(admin);
       if (busy > 0) {
         throw new UnavailableError(
-          `the running pagent endpoint was started with a different OPENAI_API_KEY or pagent version and ${busy} job(s) are still running on it; wait for them (pagent jobs) or run \`pagent server stop\` first`,
+          `the running pagent endpoint was started with a different OPENAI_API_KEY (or provider key) or pagent version and ${busy} job(s) are still running on it; wait for them (pagent jobs) or run \`pagent server stop\` first`,
         );
       }
       await stopProcess(endpoint.pid, 10_000);
@@ -395,6 +406,7 @@ export async function ensureEmbedded(
         previousPort: endpoint?.port,
         apiKey: options.apiKey,
         identityKey,
+        ...(options.secretEnv ? { secretEnv: options.secretEnv } : {}),
         logFile: paths.endpointLog,
         grantsFile: grantsPath(options.home),
         version: options.version,
@@ -501,6 +513,8 @@ export async function startEndpoint(options: {
   apiKey: string | undefined;
   /** The only request identity the endpoint accepts: its Restate's (`publickeyv1_…`). */
   identityKey: string;
+  /** Variables the config's provider profiles and headers name (keys among them). */
+  secretEnv?: Record<string, string>;
   logFile: string;
   /** The user's grants file (src/grants.ts), which the endpoint reads again whenever it changes. */
   grantsFile: string;
@@ -514,7 +528,7 @@ export async function startEndpoint(options: {
     pid,
     startTime: processStartTime(pid),
     port,
-    keyFingerprint: keyFingerprint(options.apiKey),
+    keyFingerprint: keyFingerprint(options.apiKey, options.secretEnv),
     version: options.version,
     identityKey: options.identityKey,
     startedAt: new Date().toISOString(),
@@ -528,6 +542,7 @@ export async function startEndpoint(options: {
 function spawnEndpointProcess(options: {
   port: number;
   apiKey: string | undefined;
+  secretEnv?: Record<string, string>;
   identityKey: string;
   logFile: string;
   grantsFile: string;
@@ -551,9 +566,10 @@ function spawnEndpointProcess(options: {
   const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
     detached: true,
     stdio: ["ignore", log, log],
-    // The key reaches the endpoint through its environment only: never argv, files or logs.
+    // Keys reach the endpoint through its environment only: never argv, files or logs.
     env: {
       ...env,
+      ...options.secretEnv,
       ...(options.apiKey ? { OPENAI_API_KEY: options.apiKey } : {}),
       [ENDPOINT_BUILD_ENV]: options.version,
     },
@@ -622,6 +638,7 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
       host: "127.0.0.1",
       apiKey: options.apiKey,
       identityKeys: [identityKey],
+      env: options.secretEnv ?? {},
       silent: true,
       grants: fixedGrants(mergeGrants(emptyGrants(), options.grants ?? {})),
     });

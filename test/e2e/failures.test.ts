@@ -25,6 +25,10 @@ import {
 
 const API_KEY = "sk-test-SECRET-123";
 const SECRET = "SECRET-123";
+/** A gateway credential in a custom header: the endpoint expands it from its own environment. */
+const HEADER_ENV = "PAGENT_TEST_GATEWAY_TOKEN";
+const HEADER_SECRET = "gw-HSECRET-456";
+const HEADER = `X-Gateway-Token: Bearer \${${HEADER_ENV}}`;
 
 let restate: TestRestate;
 let endpoint: TestEndpoint;
@@ -39,12 +43,11 @@ beforeAll(async () => {
   // The key reaches the endpoint through its environment only.
   fake = await startFakeOpenAI();
   // Granted what the jobs use: the fake model, and the directory `ask` runs in (its default root).
-  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: API_KEY }, [
-    "--allow-base-url",
-    fake.baseUrl,
-    "--allow-root",
-    REPO_ROOT,
-  ]);
+  endpoint = await startServeProcess(
+    restate,
+    { OPENAI_API_KEY: API_KEY, [HEADER_ENV]: HEADER_SECRET },
+    ["--allow-base-url", fake.baseUrl, "--allow-root", REPO_ROOT, "--header", HEADER],
+  );
 }, 90_000);
 
 afterAll(async () => {
@@ -67,7 +70,7 @@ async function cli(args: string[], options: CliOptions = {}): Promise<CliResult>
   const res = await runCli(args, {
     timeoutMs: 120_000,
     ...options,
-    env: { OPENAI_API_KEY: API_KEY, ...options.env },
+    env: { OPENAI_API_KEY: API_KEY, [HEADER_ENV]: HEADER_SECRET, ...options.env },
   });
   outputs.push({ args, stdout: res.stdout, stderr: res.stderr });
   return res;
@@ -525,7 +528,7 @@ describe("malformed model output", () => {
 });
 
 describe("secrets", () => {
-  /** 401 echoing the key for sentiment; a first 429 / 500 echoing it for the others. */
+  /** 401 echoing the key and the gateway header for sentiment; a first 429 / 500 echoing them for the others. */
   function leakyResponder() {
     const seen = new Map<string, number>();
     fake.setResponder((req) => {
@@ -538,7 +541,7 @@ describe("secrets", () => {
         headers: status === 429 ? { "retry-after": "1" } : {},
         body: {
           error: {
-            message: `Incorrect API key provided: ${API_KEY}. ${extra}(request had Authorization: ${req.headers.authorization ?? ""})`,
+            message: `Incorrect API key provided: ${API_KEY}. ${extra}(request had Authorization: ${req.headers.authorization ?? ""}, X-Gateway-Token: ${req.headers["x-gateway-token"] ?? ""})`,
             type: "invalid_request_error",
             code: status === 401 ? "invalid_api_key" : null,
           },
@@ -551,18 +554,21 @@ describe("secrets", () => {
     });
   }
 
-  it("never shows the key in output, Restate's journal and state, logs or data files", async () => {
+  it("never shows the key or a header's secret in output, Restate's journal and state, logs or data files", async () => {
     leakyResponder();
     const modes = [[], ["--json"], ["--ndjson"], ["--verbose"], ["--verbose", "--ndjson"]];
     let job = "";
     for (const mode of modes) {
-      const res = await analyze(["--text", uniqueText("secret"), ...mode]);
+      const res = await analyze(["--text", uniqueText("secret"), "--header", HEADER, ...mode]);
       expect(res.code, explain(res)).toBe(3);
       if (mode[0] === "--json") job = parseJson(res).job!;
     }
     // The provider's message itself gets through, with the key cut out.
     const json = outputs.find((o) => o.args.includes("--json") && o.stdout.includes("Incorrect"));
     expect.soft(json?.stdout).toMatch(/Incorrect API key provided: \[redacted\]/);
+    expect.soft(json?.stdout).toMatch(/X-Gateway-Token: \[redacted\]/);
+    // The job records the header as written, the variable unexpanded.
+    expect.soft(json?.stdout).toContain(`"X-Gateway-Token": "Bearer \${${HEADER_ENV}}"`);
     const status = await cli(["status", job, "--json", ...connect()]);
     const statusVerbose = await cli(["status", job, "--verbose", ...connect()]);
     expect(status.code, explain(status)).toBe(0);
@@ -580,6 +586,8 @@ describe("secrets", () => {
         "fake",
         "--base-url",
         fake.baseUrl,
+        "--header",
+        HEADER,
       ],
       { env: { PAGENT_HOME: home }, timeoutMs: 120_000 },
     );
@@ -589,8 +597,10 @@ describe("secrets", () => {
 
     // Every output of every command this file ran (all modes, all tests).
     for (const output of outputs) {
-      expect.soft(output.stdout, output.args.join(" ")).not.toContain(SECRET);
-      expect.soft(output.stderr, output.args.join(" ")).not.toContain(SECRET);
+      for (const secret of [SECRET, HEADER_SECRET]) {
+        expect.soft(output.stdout, output.args.join(" ")).not.toContain(secret);
+        expect.soft(output.stderr, output.args.join(" ")).not.toContain(secret);
+      }
     }
 
     // Restate's journal, state and invocation table, every column.
@@ -600,11 +610,13 @@ describe("secrets", () => {
       const text = JSON.stringify(rows);
       expect(rows.length, table).toBeGreaterThan(0);
       expect.soft(text, table).not.toContain(SECRET);
+      expect.soft(text, table).not.toContain(HEADER_SECRET);
       // Bytes columns come back as arrays of numbers or strings: decode and search them too.
       for (const row of rows) {
         for (const value of Object.values(row)) {
           if (Array.isArray(value) && value.every((v) => typeof v === "number")) {
             expect.soft(Buffer.from(value).includes(SECRET), table).toBe(false);
+            expect.soft(Buffer.from(value).includes(HEADER_SECRET), table).toBe(false);
           }
         }
       }
@@ -618,16 +630,24 @@ describe("secrets", () => {
     process.kill(restate.pid, "SIGTERM");
     expect(await waitForExit(restate.pid, 20_000)).toBe(true);
     const serverLog = path.join(path.dirname(restate.dataDir), "restate.log");
-    expect.soft(readFileSync(serverLog, "utf8")).not.toContain(SECRET);
-    expect.soft(endpoint.process.stdout + endpoint.process.stderr).not.toContain(SECRET);
+    for (const secret of [SECRET, HEADER_SECRET]) {
+      expect.soft(readFileSync(serverLog, "utf8")).not.toContain(secret);
+      expect.soft(endpoint.process.stdout + endpoint.process.stderr).not.toContain(secret);
+    }
     expect(filesUnder(restate.dataDir).length).toBeGreaterThan(0);
     console.log(
       `[secrets] searched ${outputs.length} CLI outputs, ${filesUnder(restate.dataDir).length} files of the server's data dir, ${filesUnder(home).length} files of PAGENT_HOME`,
     );
-    expect.soft(filesContaining(restate.dataDir, SECRET), "server data dir").toEqual([]);
     expect(filesUnder(home).some((f) => f.endsWith("endpoint.log"))).toBe(true);
-    expect.soft(filesContaining(home, SECRET), "PAGENT_HOME").toEqual([]);
-    // The key did reach the provider: the search is not blind.
+    for (const secret of [SECRET, HEADER_SECRET]) {
+      expect.soft(filesContaining(restate.dataDir, secret), "server data dir").toEqual([]);
+      expect.soft(filesContaining(home, secret), "PAGENT_HOME").toEqual([]);
+    }
+    // The key and the header did reach the provider, from both endpoints: the search is not blind.
     expect(fake.requests.some((e) => e.headers.authorization === `Bearer ${API_KEY}`)).toBe(true);
+    const gateway = fake.requests.filter(
+      (e) => e.headers["x-gateway-token"] === `Bearer ${HEADER_SECRET}`,
+    );
+    expect(gateway.length).toBeGreaterThan(0);
   }, 180_000);
 });

@@ -12,6 +12,9 @@ import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { setImmediate as setImmediateP } from "node:timers/promises";
 
+/** OpenAI's chat-completions path, and Azure OpenAI's per-deployment one. */
+const CHAT_PATH = /^\/(v1|openai\/deployments\/[^/]+)\/chat\/completions$/;
+
 // ---------------------------------------------------------------------------------------------
 // Public types
 // ---------------------------------------------------------------------------------------------
@@ -39,7 +42,10 @@ export interface FakeToolResult {
   content: string;
 }
 
-/** What a responder sees about one POST /v1/chat/completions request. */
+/**
+ * What a responder sees about one POST /v1/chat/completions request (or Azure OpenAI's
+ * /openai/deployments/{deployment}/chat/completions?api-version=…, answered the same way).
+ */
 export interface FakeRequest {
   /** 0-based counter over chat-completions requests since start / last `reset()`. */
   index: number;
@@ -139,6 +145,8 @@ export interface FakeLogEntry {
   body: unknown;
   /** Request headers as in `FakeRequest.headers`. */
   headers: Record<string, string>;
+  /** The request's path and query, e.g. `/v1/chat/completions`. */
+  url: string;
   /** True if the connection closed before the response was complete (client abort or close()). */
   aborted: boolean;
   /** Which kind of reply was chosen; undefined until the responder returned. */
@@ -605,6 +613,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       status: undefined,
       body: undefined,
       headers,
+      url: req.url ?? "/",
       aborted: false,
       replyKind: undefined,
     };
@@ -702,7 +711,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
 
     const path = (req.url ?? "/").split("?")[0];
     try {
-      if (req.method === "POST" && path === "/v1/chat/completions") {
+      if (req.method === "POST" && CHAT_PATH.test(path ?? "")) {
         await handleChat(req, res, ac.signal);
       } else if (req.method === "GET" && path === "/v1/models") {
         req.resume();

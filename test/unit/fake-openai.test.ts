@@ -311,6 +311,28 @@ describe("fake OpenAI server driven by the real ChatOpenAI client", () => {
     }
   });
 
+  it("answers Azure OpenAI's deployment URL too and logs the path, query and api-key", async () => {
+    await using fake = await startFakeOpenAI();
+    const res = await fetch(
+      `http://127.0.0.1:${fake.port}/openai/deployments/prod/chat/completions?api-version=2024-10-21`,
+      {
+        method: "POST",
+        headers: { "api-key": "az-key", "content-type": "application/json" },
+        body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }),
+      },
+    );
+    expect(res.status).toBe(200);
+    expect(fake.requests[0]).toMatchObject({
+      url: "/openai/deployments/prod/chat/completions?api-version=2024-10-21",
+      headers: { "api-key": "az-key" },
+    });
+    const other = await fetch(`http://127.0.0.1:${fake.port}/openai/deployments/prod/embeddings`, {
+      method: "POST",
+      body: "{}",
+    });
+    expect(other.status).toBe(404);
+  });
+
   it("serves /v1/models, 404s unknown routes and 400s non-JSON bodies in OpenAI error shape", async () => {
     await using fake = await startFakeOpenAI();
     const models = (await (await fetch(`${fake.baseUrl}/models`)).json()) as {
