@@ -14,6 +14,7 @@ import { isInside } from "./tools/path-guard.js";
 import { parseAllowEntry } from "./tools/http-get.js";
 import type { CommandToolConfig } from "./tools/command.js";
 import { baseUrlOf, varsOf } from "./llm/providers.js";
+import type { McpServerSpec } from "./mcp/spec.js";
 import { LOCAL_MODEL_NAME, type ModelSpec, type ProviderSpec } from "./types.js";
 
 export { DEFAULT_BASE_URL } from "./llm/providers.js";
@@ -35,6 +36,8 @@ export interface Grants {
   headers: string[];
   /** Provider profiles, as full definitions: a request must carry exactly one of these. */
   providers: ProviderSpec[];
+  /** MCP servers, as full definitions (`${VAR}` unexpanded): a request must carry exactly one of these. */
+  mcpServers: McpServerSpec[];
 }
 
 export type CapabilityKind = keyof Grants;
@@ -126,6 +129,13 @@ const providers: Kind<ProviderSpec> = {
   key: canonicalJson,
 };
 
+const mcpServers: Kind<McpServerSpec> = {
+  noun: "MCP server",
+  grantWith: "the `mcpServers` of the config file (or --mcp-config file) `pagent serve` reads",
+  show: (s) => `"${s.name}" (${canonicalJson(s)})`,
+  key: canonicalJson,
+};
+
 /** Every kind of capability. Adding one: a field of Grants and an entry here. */
 export const KINDS: { [K in CapabilityKind]: Kind<Grants[K][number]> } = {
   baseUrls,
@@ -134,6 +144,7 @@ export const KINDS: { [K in CapabilityKind]: Kind<Grants[K][number]> } = {
   hosts,
   headers,
   providers,
+  mcpServers,
 };
 
 const kindNames = Object.keys(KINDS) as CapabilityKind[];
@@ -240,12 +251,14 @@ export function askedByTools(tools: {
   commands: CommandToolConfig[];
   allowRoots: string[];
   allowHosts: string[];
+  mcp?: McpServerSpec[];
 }): Asked {
   const uses = (names: string[]) => names.some((name) => tools.enabled.includes(name));
   return {
     commands: tools.commands.filter((c) => tools.enabled.includes(c.name)),
     roots: uses(ROOT_TOOLS) ? tools.allowRoots.map(realRoot) : [],
     hosts: uses(HOST_TOOLS) ? tools.allowHosts : [],
+    mcpServers: tools.mcp ?? [],
   };
 }
 

@@ -22,6 +22,7 @@ import {
   type ToolCallOutcome,
   type ToolsConfig,
 } from "./tool-runner.js";
+import { mcpTarget, offeredMcpTools } from "./mcp/agent.js";
 import {
   addUsage,
   costOf,
@@ -458,10 +459,11 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
       new HumanMessage(req.prompt),
     ]);
     const registry = toolsFor(req.tools);
-    const specs = toolSpecs(registry);
+    const mcp = await offeredMcpTools(ctx, tasks, req);
+    const specs = [...toolSpecs(registry), ...mcp.specs];
     let usage = ZERO_USAGE;
     let answer: string | null = null;
-    let error: ErrorData | undefined;
+    let error: ErrorData | undefined = mcp.error;
     let cancelled = false;
     let outOfBudget = false;
     const track = (task: TaskView): TaskView => {
@@ -559,6 +561,7 @@ export function createJob(tasks: Tasks, grants: GrantSource) {
               args: tc.args,
               tools: req.tools,
               retry: req.retry,
+              ...mcpTarget(mcp, tc.name),
             };
             const tool = registry.get(tc.name);
             return tool?.pure ? pureToolStep(ctx, tool, call) : ctx.serviceClient(tasks).tool(call);

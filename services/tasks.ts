@@ -11,6 +11,13 @@ import {
   type ToolSpec,
 } from "./llm/chat.js";
 import type { RateLimiters, RateLimits } from "./llm/rate-limit.js";
+import {
+  listMcpTools,
+  runMcpCall,
+  type McpToolsRequest,
+  type McpToolsOutcome,
+} from "./mcp/agent.js";
+import { McpPool } from "./mcp/pool.js";
 import { runTool, type ToolCallRequest, type ToolCallOutcome } from "./tool-runner.js";
 import {
   addUsage,
@@ -167,6 +174,8 @@ export function createTasks(
   grants: GrantSource,
   limiters?: RateLimiters,
 ) {
+  // One pool of MCP connections for every job of this endpoint; servers start on first use.
+  const mcp = new McpPool(credentials.env ?? {});
   return restate.service({
     name: "Tasks",
     handlers: {
@@ -266,7 +275,13 @@ export function createTasks(
       tool: async (ctx: restate.Context, req: ToolCallRequest): Promise<ToolCallOutcome> => {
         const granted = grants();
         requireGranted(granted, askedByTools(req.tools));
+        if (req.mcp) return runMcpCall(ctx, mcp, { ...req, mcp: req.mcp });
         return runTool(ctx, req, granted.roots);
+      },
+
+      mcpTools: async (ctx: restate.Context, req: McpToolsRequest): Promise<McpToolsOutcome> => {
+        requireGranted(grants(), { mcpServers: req.servers });
+        return listMcpTools(ctx, mcp, req);
       },
     },
     options: {

@@ -9,6 +9,7 @@ import {
   type CommandToolConfig,
   type ToolDefinition,
 } from "./tools/index.js";
+import type { McpCallTarget, McpServerSpec } from "./mcp/spec.js";
 import { stepRetryPolicy, type ErrorData, type RetrySettings } from "./types.js";
 
 /** Which tools an agent job may use and where they may reach. Part of the job input: no secrets. */
@@ -18,6 +19,8 @@ export interface ToolsConfig {
   allowHosts: string[];
   commands: CommandToolConfig[];
   cwd: string;
+  /** MCP servers the job may use, as configured (`${VAR}` unexpanded). */
+  mcp?: McpServerSpec[];
 }
 
 export interface ToolCallRequest {
@@ -27,6 +30,8 @@ export interface ToolCallRequest {
   args: unknown;
   tools: ToolsConfig;
   retry: RetrySettings;
+  /** Set for an MCP tool: the server and the server's own tool name, from the job's recorded list. */
+  mcp?: McpCallTarget;
 }
 
 /** A tool's result as the model will see it. Failures are data: the model decides what to do next. */

@@ -42,6 +42,14 @@ export function buildProgram(app: App): Command {
       '"Name: value" sent with every LLM request (repeatable); ${VAR} is read from the endpoint\'s environment',
       (line: string, all: string[] = []) => [...all, line],
     )
+    .option(
+      "--mcp-config <file>",
+      'MCP servers from a file in the Claude/Cursor format ({"mcpServers": ...}), added to the config\'s',
+    )
+    .option(
+      "--mcp <names>",
+      "comma-separated MCP servers jobs may use (default: every configured one)",
+    )
     .option("--retries <n>", "attempts per LLM or tool step before it fails (default 5)")
     .option(
       "--task-timeout <duration>",

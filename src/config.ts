@@ -17,6 +17,7 @@ import {
   secretEnvNames,
 } from "./providers.js";
 import type { RuntimeMode } from "./restate/runtime.js";
+import { loadMcpConfig, mcpServersSchema, mcpTemplates } from "./mcp.js";
 
 const analysisSchema = z.object({
   instruction: z.string().min(1),
@@ -45,6 +46,8 @@ export const configFileSchema = z
       .optional(),
     analyses: z.record(z.string(), analysisSchema).optional(),
     tools: z.record(z.string(), commandToolSchema).optional(),
+    /** MCP servers, in the Claude Desktop / Claude Code / Cursor format. */
+    mcpServers: mcpServersSchema.optional(),
     concurrency: z.number().int().positive().optional(),
     maxBytes: z.number().int().positive().optional(),
     retries: z.number().int().min(1).optional(),
@@ -81,6 +84,10 @@ export interface GlobalFlags {
   verbose?: boolean;
   color?: boolean;
   config?: string;
+  /** A file with `mcpServers` (e.g. an existing `.mcp.json`), added to the config's. */
+  mcpConfig?: string;
+  /** `--mcp a,b`: the MCP servers a job may use (default: every configured one). */
+  mcp?: string;
   model?: string;
   provider?: string;
   header?: string[];
@@ -264,7 +271,7 @@ export function resolveConfig(flags: GlobalFlags, rawEnv: Env, file: ConfigFile)
     headers,
     apiKey: env.OPENAI_API_KEY || undefined,
     secretEnv: Object.fromEntries(
-      secretEnvNames(profiles, headers).flatMap((name) =>
+      secretEnvNames(profiles, headers, mcpTemplates(file)).flatMap((name) =>
         env[name] !== undefined ? [[name, env[name]]] : [],
       ),
     ),
@@ -286,6 +293,16 @@ export function resolveConfig(flags: GlobalFlags, rawEnv: Env, file: ConfigFile)
     retentionMs: retention !== undefined ? parseDuration(retention, "--retention") : 7 * 86_400_000,
     file,
   };
+}
+
+/** The config file with the `mcpServers` of `--mcp-config FILE` added (the file's win on a shared name). */
+export function withMcpConfig(
+  file: ConfigFile,
+  mcpConfig: string | undefined,
+  cwd: string,
+): ConfigFile {
+  if (mcpConfig === undefined) return file;
+  return { ...file, mcpServers: { ...file.mcpServers, ...loadMcpConfig(mcpConfig, cwd) } };
 }
 
 /** Reads the config file: `--config PATH` must exist; `./pagent.config.json` is used when present. */

@@ -6,6 +6,7 @@ import {
   type Env,
   type GlobalFlags,
   type ResolvedConfig,
+  withMcpConfig,
 } from "./config.js";
 import type { ExitCode } from "./errors.js";
 import { recordGrants } from "./grants.js";
@@ -41,7 +42,11 @@ export interface CommandContext {
 }
 
 export function commandContext(app: App, flags: GlobalFlags): CommandContext {
-  const config = resolveConfig(flags, app.env, loadConfigFile(flags.config, app.cwd));
+  const config = resolveConfig(
+    flags,
+    app.env,
+    withMcpConfig(loadConfigFile(flags.config, app.cwd), flags.mcpConfig, app.cwd),
+  );
   const terminal = detectTerminal({
     env: app.env,
     stdoutIsTTY: app.stdout.isTTY === true,

@@ -131,8 +131,11 @@ export function jobHeaders(
 export function secretEnvNames(
   profiles: Record<string, ProviderProfile>,
   headers: Record<string, string>,
+  /** Other values that may read variables (MCP servers' `env` and `headers`). */
+  templates: string[] = [],
 ): string[] {
   const names = new Set<string>();
+  for (const value of templates) varsOf(value).forEach((v) => names.add(v));
   for (const profile of Object.values(profiles)) {
     if (profile.apiKeyEnv) names.add(profile.apiKeyEnv);
     for (const value of Object.values(profile.headers ?? {}))

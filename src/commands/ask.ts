@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import type { AskRequest, ToolsConfig } from "../../services/index.js";
 import { builtinTools } from "../../services/tools/index.js";
-import { parsePositiveInt, type ConfigFile } from "../config.js";
+import { parsePositiveInt, type ConfigFile, type GlobalFlags } from "../config.js";
+import { mcpDefinitions } from "../mcp.js";
 import { commandContext, type App } from "../context.js";
 import { UsageError } from "../errors.js";
 import { readStream } from "../inputs.js";
@@ -30,7 +31,12 @@ interface AskFlags {
 const collect = (value: string, all: string[] | undefined) => [...(all ?? []), value];
 
 /** Tool selection and confinement for an agent job; everything here is recorded in the job. */
-export function toolsConfig(file: ConfigFile, flags: AskFlags, cwd: string): ToolsConfig {
+export function toolsConfig(
+  file: ConfigFile,
+  flags: AskFlags,
+  cwd: string,
+  mcpSelection?: string,
+): ToolsConfig {
   const commands = commandDefinitions(file, cwd);
   const available = [...builtinTools.map((t) => t.name), ...commands.map((c) => c.name)];
   const enabled = flags.tools
@@ -44,12 +50,14 @@ export function toolsConfig(file: ConfigFile, flags: AskFlags, cwd: string): Too
     throw new UsageError(`unknown tool ${unknown.join(", ")}; available: ${available.join(", ")}`);
   }
   const roots = [...(flags.allowRoot ?? []), ...(file.allowRoots ?? [])];
+  const mcp = mcpDefinitions(file, mcpSelection, cwd, available);
   return {
     enabled,
     allowRoots: realRoots(roots.length > 0 ? roots : [cwd], cwd),
     allowHosts: [...(flags.allowHost ?? []), ...(file.allowHosts ?? [])],
     commands,
     cwd,
+    ...(mcp.length > 0 ? { mcp } : {}),
   };
 }
 
@@ -95,7 +103,12 @@ export function registerAsk(program: Command, app: App): void {
         ...(flags.system ? { system: flags.system } : {}),
         maxSteps: flags.maxSteps ? parsePositiveInt(flags.maxSteps, "--max-steps") : 8,
         model,
-        tools: toolsConfig(ctx.config.file, flags, app.cwd),
+        tools: toolsConfig(
+          ctx.config.file,
+          flags,
+          app.cwd,
+          command.optsWithGlobals<GlobalFlags>().mcp,
+        ),
         retry: retrySettings(ctx.config),
         retentionMs: ctx.config.retentionMs,
         ...jobBounds(ctx.config, model),

@@ -19,6 +19,7 @@ import { AdminClient } from "../restate/admin.js";
 import { hostEndpoint } from "../restate/endpoint.js";
 import { resumeStuckInvocations } from "../restate/runtime.js";
 import { commandDefinitions, realRoots } from "./shared.js";
+import { mcpDefinitions } from "../mcp.js";
 
 export interface ServeFlags {
   port?: string;
@@ -64,6 +65,7 @@ export function serveGrants(flags: ServeFlags, config: ResolvedConfig, cwd: stri
         ? fromFlags.baseUrls
         : [normalBaseUrl(config.baseUrl ?? DEFAULT_BASE_URL)],
     commands: commandDefinitions(config.file, cwd),
+    mcpServers: mcpDefinitions(config.file, undefined, cwd),
     // Its own profiles (which bring their headers) and headers, so a CLI with the same config names exactly these.
     providers: Object.entries(config.file.providers ?? {}).map(([name, p]) =>
       providerSpec(name, p),
