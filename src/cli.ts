@@ -5,6 +5,7 @@ import { registerCluster } from "./commands/cluster.js";
 import { registerJobCommands } from "./commands/jobs.js";
 import { registerServe } from "./commands/serve.js";
 import { registerServer } from "./commands/server.js";
+import { registerTools } from "./commands/tools.js";
 import { registerUi } from "./commands/ui.js";
 import type { App } from "./context.js";
 import { EXIT_CODE_HELP } from "./errors.js";
@@ -90,6 +91,7 @@ export function buildProgram(app: App): Command {
   program.enablePositionalOptions(false);
   registerAnalyze(program, app);
   registerAsk(program, app);
+  registerTools(program, app);
   registerJobCommands(program, app);
   registerServer(program, app);
   registerUi(program, app);
