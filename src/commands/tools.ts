@@ -24,10 +24,11 @@ export interface ToolsReport {
 }
 
 function render(report: ToolsReport): string {
-  const width = Math.max(0, ...report.tools.map((t) => t.name.length));
+  const width = (key: "name" | "source") => Math.max(0, ...report.tools.map((t) => t[key].length));
   return report.tools
     .map(
-      (t) => `${t.name.padEnd(width)}  ${t.source.padEnd(10)}  ${t.description.split("\n")[0]}\n`,
+      (t) =>
+        `${t.name.padEnd(width("name"))}  ${t.source.padEnd(width("source"))}  ${t.description.split("\n")[0]}\n`,
     )
     .join("");
 }

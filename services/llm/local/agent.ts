@@ -86,11 +86,16 @@ const MASK = "\uE000";
 
 /** Plans tool calls for `prompt` using only `tools` (matched by name); see local-model.ts. */
 export function planToolCalls(prompt: string, tools: readonly ToolSpec[]): Plan {
-  const requests = findRequests(prompt);
+  const explicit = explicitCalls(prompt);
+  const requests = findRequests(explicit.rest);
   const bound = new Map(tools.map((t) => [t.name, t]));
   const calls: PlannedCall[] = [];
   const seen = new Set<string>();
   const unavailable: string[] = [];
+  for (const call of explicit.calls) {
+    if (bound.has(call.name)) calls.push(call);
+    else unavailable.push(`the prompt names ${call.name}, but no such tool is bound`);
+  }
   for (const r of requests) {
     const tool = bound.get(r.tool);
     if (tool === undefined) {
@@ -106,6 +111,36 @@ export function planToolCalls(prompt: string, tools: readonly ToolSpec[]): Plan 
     }
   }
   return { calls, unavailable };
+}
+
+// An MCP tool named with its JSON arguments: `server__tool {"a": 1}` (any tool name with "__").
+const EXPLICIT_CALL =
+  /(?<![A-Za-z0-9_-])([A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)*__[A-Za-z0-9_-]+)\s*(?=\{)/gu;
+
+/**
+ * Calls the prompt spells out as `server__tool {json}`, and the prompt without them (so the other
+ * rules do not read the JSON): the offline model's way to show MCP tools working.
+ */
+function explicitCalls(prompt: string): { calls: PlannedCall[]; rest: string } {
+  const calls: PlannedCall[] = [];
+  let rest = prompt;
+  for (const m of prompt.matchAll(EXPLICIT_CALL)) {
+    const from = m.index + m[0].length;
+    // The shortest `{...}` after the name that is a JSON object.
+    for (let end = prompt.indexOf("}", from); end !== -1; end = prompt.indexOf("}", end + 1)) {
+      let args: unknown;
+      try {
+        args = JSON.parse(prompt.slice(from, end + 1));
+      } catch {
+        continue;
+      }
+      if (!isRecord(args)) break;
+      calls.push({ name: m[1]!, args });
+      rest = rest.slice(0, m.index) + MASK.repeat(end + 1 - m.index) + rest.slice(end + 1);
+      break;
+    }
+  }
+  return { calls, rest };
 }
 
 function findRequests(prompt: string): Request[] {
