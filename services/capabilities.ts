@@ -258,7 +258,7 @@ export function askedByTools(tools: {
     commands: tools.commands.filter((c) => tools.enabled.includes(c.name)),
     roots: uses(ROOT_TOOLS) ? tools.allowRoots.map(realRoot) : [],
     hosts: uses(HOST_TOOLS) ? tools.allowHosts : [],
-    mcpServers: tools.mcp ?? [],
+    ...(tools.mcp?.length ? { mcpServers: tools.mcp } : {}),
   };
 }
 
