@@ -3,6 +3,7 @@
  * rate limits (429 + Retry-After, --rpm), hung calls (--task-timeout), a whole-job --timeout, token
  * budgets and prices, malformed output, and an API key that must never leak anywhere.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,6 +16,7 @@ import {
   type FakeReply,
 } from "../helpers/fake-openai.js";
 import { filesContaining, filesUnder, waitForExit } from "../helpers/procs.js";
+import { freePort } from "../../src/restate/server.js";
 import { analysisOf, analysisOfSystem, inputOf, schemaAnswer } from "../helpers/request-log.js";
 import {
   startRestate,
@@ -29,6 +31,12 @@ const SECRET = "SECRET-123";
 const HEADER_ENV = "PAGENT_TEST_GATEWAY_TOKEN";
 const HEADER_SECRET = "gw-HSECRET-456";
 const HEADER = `X-Gateway-Token: Bearer \${${HEADER_ENV}}`;
+/** An MCP server's credential, named by its `env` (stdio) and `headers` (remote) as `${VAR}`. */
+const MCP_ENV = "PAGENT_TEST_MCP_TOKEN";
+const MCP_SECRET = "mcp-MSECRET-789";
+const SECRETS = [SECRET, HEADER_SECRET, MCP_SECRET];
+let mcpHttp: ChildProcess;
+let mcpConfig: string;
 
 let restate: TestRestate;
 let endpoint: TestEndpoint;
@@ -39,14 +47,47 @@ const outputs: { args: string[]; stdout: string; stderr: string }[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "pagent-failures-e2e-"));
+  // A real MCP server over Streamable HTTP, and the same server over stdio.
+  const everything = path.join(
+    REPO_ROOT,
+    "node_modules/@modelcontextprotocol/server-everything/dist/index.js",
+  );
+  const mcpPort = await freePort();
+  mcpHttp = spawn(process.execPath, [everything, "streamableHttp"], {
+    env: { ...process.env, PORT: String(mcpPort) },
+    stdio: "ignore",
+  });
+  mcpConfig = path.join(dir, "mcp.json");
+  writeFileSync(
+    mcpConfig,
+    JSON.stringify({
+      mcpServers: {
+        local: { command: process.execPath, args: [everything], env: { TOKEN: `\${${MCP_ENV}}` } },
+        remote: {
+          type: "http",
+          url: `http://127.0.0.1:${mcpPort}/mcp`,
+          headers: { Authorization: `Bearer \${${MCP_ENV}}` },
+        },
+      },
+    }),
+  );
   restate = await startRestate();
   // The key reaches the endpoint through its environment only.
   fake = await startFakeOpenAI();
   // Granted what the jobs use: the fake model, and the directory `ask` runs in (its default root).
   endpoint = await startServeProcess(
     restate,
-    { OPENAI_API_KEY: API_KEY, [HEADER_ENV]: HEADER_SECRET },
-    ["--allow-base-url", fake.baseUrl, "--allow-root", REPO_ROOT, "--header", HEADER],
+    { OPENAI_API_KEY: API_KEY, [HEADER_ENV]: HEADER_SECRET, [MCP_ENV]: MCP_SECRET },
+    [
+      "--allow-base-url",
+      fake.baseUrl,
+      "--allow-root",
+      REPO_ROOT,
+      "--header",
+      HEADER,
+      "--mcp-config",
+      mcpConfig,
+    ],
   );
 }, 90_000);
 
@@ -54,6 +95,7 @@ afterAll(async () => {
   await endpoint?.[Symbol.asyncDispose]();
   await restate?.stop();
   await fake?.close();
+  mcpHttp?.kill();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -70,7 +112,12 @@ async function cli(args: string[], options: CliOptions = {}): Promise<CliResult>
   const res = await runCli(args, {
     timeoutMs: 120_000,
     ...options,
-    env: { OPENAI_API_KEY: API_KEY, [HEADER_ENV]: HEADER_SECRET, ...options.env },
+    env: {
+      OPENAI_API_KEY: API_KEY,
+      [HEADER_ENV]: HEADER_SECRET,
+      [MCP_ENV]: MCP_SECRET,
+      ...options.env,
+    },
   });
   outputs.push({ args, stdout: res.stdout, stderr: res.stderr });
   return res;
@@ -554,7 +601,42 @@ describe("secrets", () => {
     });
   }
 
+  /** `pagent ask` calling a tool of each MCP server (their variables expanded by the endpoint only). */
+  async function askMcp(args: string[], options: CliOptions = {}): Promise<void> {
+    fake.setResponder((req) =>
+      req.toolResults.length > 0
+        ? { content: "done" }
+        : {
+            toolCalls: [
+              { name: "local__echo", arguments: { message: "hi local" } },
+              { name: "remote__echo", arguments: { message: "hi remote" } },
+            ],
+          },
+    );
+    const res = await cli(
+      [
+        "ask",
+        "--model",
+        "fake",
+        "--base-url",
+        fake.baseUrl,
+        "--tools",
+        "calculator",
+        "--mcp-config",
+        mcpConfig,
+        "--json",
+        ...args,
+        "echo",
+      ],
+      options,
+    );
+    expect(res.code, explain(res)).toBe(0);
+    expect(res.stdout).toContain("Echo: hi local");
+    expect(res.stdout).toContain("Echo: hi remote");
+  }
+
   it("never shows the key or a header's secret in output, Restate's journal and state, logs or data files", async () => {
+    await askMcp(connect());
     leakyResponder();
     const modes = [[], ["--json"], ["--ndjson"], ["--verbose"], ["--verbose", "--ndjson"]];
     let job = "";
@@ -591,13 +673,14 @@ describe("secrets", () => {
       ],
       { env: { PAGENT_HOME: home }, timeoutMs: 120_000 },
     );
+    await askMcp([], { env: { PAGENT_HOME: home }, timeoutMs: 120_000 });
     const stop = await cli(["server", "stop"], { env: { PAGENT_HOME: home } });
     expect(embedded.code, explain(embedded)).toBe(3);
     expect(stop.code, explain(stop)).toBe(0);
 
     // Every output of every command this file ran (all modes, all tests).
     for (const output of outputs) {
-      for (const secret of [SECRET, HEADER_SECRET]) {
+      for (const secret of SECRETS) {
         expect.soft(output.stdout, output.args.join(" ")).not.toContain(secret);
         expect.soft(output.stderr, output.args.join(" ")).not.toContain(secret);
       }
@@ -611,12 +694,14 @@ describe("secrets", () => {
       expect(rows.length, table).toBeGreaterThan(0);
       expect.soft(text, table).not.toContain(SECRET);
       expect.soft(text, table).not.toContain(HEADER_SECRET);
+      expect.soft(text, table).not.toContain(MCP_SECRET);
       // Bytes columns come back as arrays of numbers or strings: decode and search them too.
       for (const row of rows) {
         for (const value of Object.values(row)) {
           if (Array.isArray(value) && value.every((v) => typeof v === "number")) {
             expect.soft(Buffer.from(value).includes(SECRET), table).toBe(false);
             expect.soft(Buffer.from(value).includes(HEADER_SECRET), table).toBe(false);
+            expect.soft(Buffer.from(value).includes(MCP_SECRET), table).toBe(false);
           }
         }
       }
@@ -630,7 +715,7 @@ describe("secrets", () => {
     process.kill(restate.pid, "SIGTERM");
     expect(await waitForExit(restate.pid, 20_000)).toBe(true);
     const serverLog = path.join(path.dirname(restate.dataDir), "restate.log");
-    for (const secret of [SECRET, HEADER_SECRET]) {
+    for (const secret of SECRETS) {
       expect.soft(readFileSync(serverLog, "utf8")).not.toContain(secret);
       expect.soft(endpoint.process.stdout + endpoint.process.stderr).not.toContain(secret);
     }
@@ -639,7 +724,7 @@ describe("secrets", () => {
       `[secrets] searched ${outputs.length} CLI outputs, ${filesUnder(restate.dataDir).length} files of the server's data dir, ${filesUnder(home).length} files of PAGENT_HOME`,
     );
     expect(filesUnder(home).some((f) => f.endsWith("endpoint.log"))).toBe(true);
-    for (const secret of [SECRET, HEADER_SECRET]) {
+    for (const secret of SECRETS) {
       expect.soft(filesContaining(restate.dataDir, secret), "server data dir").toEqual([]);
       expect.soft(filesContaining(home, secret), "PAGENT_HOME").toEqual([]);
     }
