@@ -11,6 +11,8 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -172,6 +174,53 @@ describe("MCP tools in ask", () => {
       /--mcp nope: no such MCP server; configured: everything, fs, counter/,
     );
   });
+
+  it("pagent tools lists built-in and MCP tools, and names each server that failed to start and why", async () => {
+    // A remote server that refuses everyone, and a stdio server whose command does not exist.
+    const locked = http.createServer((_req, res) => res.writeHead(401).end());
+    await new Promise<void>((resolve) => locked.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(locked.address() as AddressInfo).port}/mcp`;
+      writeFileSync(
+        path.join(dir, "broken.json"),
+        JSON.stringify({
+          mcpServers: {
+            locked: { type: "http", url, headers: { Authorization: "Bearer ${LOCKED_TOKEN:-x}" } },
+            missing: { command: "/nonexistent/mcp-server" },
+            fs: { command: process.execPath, args: [bin("server-filesystem"), dir] },
+          },
+        }),
+      );
+      const res = await runCli(
+        [
+          "tools",
+          "--ephemeral",
+          "--json",
+          "--mcp-config",
+          "broken.json",
+          "--mcp",
+          "fs,locked,missing",
+        ],
+        { cwd: dir, timeoutMs: 120_000, env: { PAGENT_HOME: path.join(dir, "home") } },
+      );
+      expect(res.code, res.stderr).toBe(3);
+      const report = JSON.parse(res.stdout) as {
+        tools: { name: string; source: string; inputSchema: unknown }[];
+        failed: { server: string; message: string }[];
+      };
+      expect(report.tools.find((t) => t.name === "calculator")?.source).toBe("built-in");
+      const read = report.tools.find((t) => t.name === "fs__read_text_file");
+      expect(read?.source).toBe("mcp:fs");
+      expect(read?.inputSchema).toMatchObject({ type: "object" });
+      expect(report.failed.map((f) => f.server)).toEqual(["locked", "missing"]);
+      expect(res.stderr).toContain(`MCP server "locked" at ${url} refused pagent (HTTP 401)`);
+      expect(res.stderr).toContain(
+        'MCP server "missing": cannot run command "/nonexistent/mcp-server" (ENOENT)',
+      );
+    } finally {
+      locked.close();
+    }
+  }, 120_000);
 
   for (const [tool, idempotent] of [
     ["append", false],
