@@ -92,6 +92,16 @@ async function main(): Promise<void> {
   const restate = await startRestate();
   const fake = await startFakeOpenAI();
   const tools = await startToolServer();
+  // An MCP server from npm (stdio), granted to the endpoint through its own --mcp-config.
+  const mcpDir = mkdtempSync(path.join(tmpdir(), "pagent-bench-mcp-"));
+  const mcpServer = {
+    command: process.execPath,
+    args: [path.join(REPO, "node_modules/@modelcontextprotocol/server-everything/dist/index.js")],
+  };
+  writeFileSync(
+    path.join(mcpDir, "mcp.json"),
+    JSON.stringify({ mcpServers: { everything: mcpServer } }),
+  );
   // Granted what the scenarios' jobs use: the fake model, the tool server and the repository.
   const endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-bench" }, [
     "--allow-base-url",
@@ -100,6 +110,8 @@ async function main(): Promise<void> {
     tools.hostPort,
     "--allow-root",
     REPO,
+    "--mcp-config",
+    path.join(mcpDir, "mcp.json"),
   ]);
   const ingress = clients.connect({ url: restate.ingressUrl });
   const jobClient = (key: string) => ingress.objectSendClient<Job>({ name: "Job" }, key);
@@ -130,6 +142,7 @@ async function main(): Promise<void> {
   const runAsk = async (
     maxSteps = 4,
     enabled = ["http_get"],
+    mcp: AskRequest["tools"]["mcp"] = undefined,
   ): Promise<{ wall: number; result: JobResult }> => {
     const job = fresh("ask");
     const request: AskRequest = {
@@ -138,7 +151,14 @@ async function main(): Promise<void> {
       prompt: "bench",
       maxSteps,
       model,
-      tools: { enabled, allowRoots: [REPO], allowHosts: [tools.hostPort], commands: [], cwd: REPO },
+      tools: {
+        enabled,
+        allowRoots: [REPO],
+        allowHosts: [tools.hostPort],
+        commands: [],
+        cwd: REPO,
+        ...(mcp ? { mcp } : {}),
+      },
       retry: DEFAULT_RETRY,
     };
     const started = ms();
@@ -200,6 +220,35 @@ async function main(): Promise<void> {
       ratio: median(askWalls) / LATENCY,
       goal: "≤ 1.05",
       met: median(askWalls) / LATENCY <= 1.05,
+    });
+
+    // 2b. the same with an MCP server's tool: 8 calls of 1 s in one turn over one stdio connection.
+    // The first job starts the server (the endpoint's pool keeps it): its cost is shown apart.
+    fake.setResponder((req) =>
+      req.toolResults.length > 0
+        ? { content: "done", delayMs: 0 }
+        : {
+            toolCalls: Array.from({ length: 8 }, () => ({
+              name: "everything__trigger-long-running-operation",
+              arguments: { duration: LATENCY / 1000, steps: 1 },
+            })),
+            delayMs: 0,
+          },
+    );
+    const mcp = [{ name: "everything", ...mcpServer, cwd: REPO }];
+    const cold = await runAsk(4, [], mcp);
+    if (cold.result.status !== "done")
+      throw new Error(`MCP bench job: ${JSON.stringify(cold.result.errors)}`);
+    const mcpWalls = await repeat(RUNS, async () => (await runAsk(4, [], mcp)).wall);
+    record({
+      scenario: "2b. ask, 8 parallel MCP tool calls of 1 s: job wall / 1 s",
+      unit: "ms",
+      samples: mcpWalls,
+      baseline: `physical limit ${LATENCY} ms (sequential: ${8 * LATENCY} ms)`,
+      ratio: median(mcpWalls) / LATENCY,
+      goal: "≤ 1.05",
+      met: median(mcpWalls) / LATENCY <= 1.05,
+      note: `server start-up (first job, cold) adds ${round(cold.wall - median(mcpWalls))} ms`,
     });
 
     // 3. durable overhead per task: one agent turn fanning out N trivial tool calls.
@@ -310,6 +359,7 @@ async function main(): Promise<void> {
     await cliScenarios(fake, restate.adminUrl, endpoint.process.child.pid!, restate.pid);
   } finally {
     await endpoint[Symbol.asyncDispose]();
+    rmSync(mcpDir, { recursive: true, force: true });
     await restate.stop();
     await fake.close();
     await tools.close();
