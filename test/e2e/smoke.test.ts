@@ -1,31 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
 import { runCli } from "../helpers/cli.js";
-import {
-  startRestate,
-  startServeProcess,
-  type TestEndpoint,
-  type TestRestate,
-} from "../helpers/restate.js";
+import type { FakeOpenAI } from "../helpers/fake-openai.js";
+import type { TestRestate } from "../helpers/restate.js";
+import { startConnectedStack, type ConnectedStack } from "../helpers/stack.js";
 
+let stack: ConnectedStack;
 let restate: TestRestate;
-let endpoint: TestEndpoint;
 let fake: FakeOpenAI;
 
 beforeAll(async () => {
-  restate = await startRestate();
-  fake = await startFakeOpenAI({ latencyMs: 300 });
-  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-test-key" }, [
-    "--allow-base-url",
-    fake.baseUrl,
-  ]);
+  stack = await startConnectedStack({
+    name: "smoke",
+    fake: { latencyMs: 300 },
+    serveEnv: { OPENAI_API_KEY: "sk-test-key" },
+  });
+  ({ restate, fake } = stack);
 });
 
-afterAll(async () => {
-  await endpoint?.[Symbol.asyncDispose]();
-  await restate?.stop();
-  await fake?.close();
-});
+afterAll(() => stack?.[Symbol.asyncDispose]());
 
 describe("smoke", () => {
   it("analyzes a text through connect mode with the real OpenAI client", async () => {
