@@ -1,6 +1,6 @@
 import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { parseNdjson, runCli, type CliOptions, type CliResult } from "../helpers/cli.js";
 import type { FakeOpenAI } from "../helpers/fake-openai.js";
@@ -15,26 +15,18 @@ import {
   schemaAnswer,
 } from "../helpers/request-log.js";
 import type { TestRestate } from "../helpers/restate.js";
-import { startConnectedStack, type ConnectedStack } from "../helpers/stack.js";
+import { useConnectedStack } from "../helpers/stack.js";
 
-let stack: ConnectedStack;
 let restate: TestRestate;
 let fake: FakeOpenAI;
 let dir: string;
 
-beforeAll(async () => {
-  stack = await startConnectedStack({
-    name: "analyze",
-    serveEnv: { OPENAI_API_KEY: "sk-test-key" },
-  });
-  ({ restate, fake, dir } = stack);
-}, 90_000);
-
-afterAll(() => stack?.[Symbol.asyncDispose]());
-
-beforeEach(() => {
-  fake.reset();
-  fake.setResponder((req) => schemaAnswer(req));
+const stack = useConnectedStack({
+  name: "analyze",
+  serveEnv: { OPENAI_API_KEY: "sk-test-key" },
+  respond: schemaAnswer,
+  startTimeoutMs: 90_000,
+  started: (parts) => ({ restate, fake, dir } = parts),
 });
 
 const BUILTINS = ["sentiment", "key-points", "summary"];

@@ -15,7 +15,7 @@ import type {
   FakeResponder,
   FakeToolCall,
 } from "../helpers/fake-openai.js";
-import { startConnectedStack, type ConnectedStack } from "../helpers/stack.js";
+import { useConnectedStack } from "../helpers/stack.js";
 import { startToolServer, type ToolServer } from "../helpers/tool-server.js";
 
 interface Usage {
@@ -41,7 +41,6 @@ interface AskJson {
 
 type Event = Record<string, unknown> & { type: string; job: string; v: number; ts: string };
 
-let stack: ConnectedStack;
 let fake: FakeOpenAI;
 let web: ToolServer;
 let workDir: string;
@@ -123,43 +122,39 @@ function writeToolsConfig(): void {
   );
 }
 
+// Before the stack: the endpoint is granted the tool server's address.
 beforeAll(async () => {
   web = await startToolServer();
-  stack = await startConnectedStack({
-    name: "ask",
-    fake: { latencyMs: 0 },
-    serveEnv: { OPENAI_API_KEY: "sk-test-key" },
-    beforeServe: ({ dir }) => {
-      workDir = dir;
-      writeToolsConfig();
-    },
-    // What these tests' jobs use: the fake model, the tool server, directories under the temp dir and
-    // the command tools of TOOLS_CONFIG run in workDir (the endpoint runs there with that config).
-    grants: ({ fake }) => [
-      "--allow-base-url",
-      fake.baseUrl,
-      "--allow-host",
-      web.hostPort,
-      "--allow-root",
-      realpathSync(tmpdir()),
-      "--config",
-      TOOLS_CONFIG,
-    ],
-    inDir: true,
-  });
-  ({ fake } = stack);
-}, 120_000);
+});
+afterAll(() => web?.close());
 
-afterAll(async () => {
-  await stack?.[Symbol.asyncDispose]();
-  await web?.close();
+const stack = useConnectedStack({
+  name: "ask",
+  fake: { latencyMs: 0 },
+  serveEnv: { OPENAI_API_KEY: "sk-test-key" },
+  beforeServe: ({ dir }) => {
+    workDir = dir;
+    writeToolsConfig();
+  },
+  // What these tests' jobs use: the fake model, the tool server, directories under the temp dir and
+  // the command tools of TOOLS_CONFIG run in workDir (the endpoint runs there with that config).
+  grants: ({ fake }) => [
+    "--allow-base-url",
+    fake.baseUrl,
+    "--allow-host",
+    web.hostPort,
+    "--allow-root",
+    realpathSync(tmpdir()),
+    "--config",
+    TOOLS_CONFIG,
+  ],
+  inDir: true,
+  respond: () => ({ content: DEFAULT_ANSWER }),
+  startTimeoutMs: 120_000,
+  started: (parts) => ({ fake } = parts),
 });
 
-beforeEach(() => {
-  fake.reset();
-  fake.setResponder(() => ({ content: DEFAULT_ANSWER }));
-  web.reset();
-});
+beforeEach(() => web.reset());
 
 describe("pagent ask: parallel tools", () => {
   it("runs the tool calls of one turn in parallel", async () => {

@@ -13,12 +13,11 @@ import { freePort } from "../../src/restate/server.js";
 import { runCli, spawnCli } from "../helpers/cli.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
 import type { TestEndpoint, TestRestate } from "../helpers/restate.js";
-import { startConnectedStack, type ConnectedStack } from "../helpers/stack.js";
+import { useConnectedStack } from "../helpers/stack.js";
 
 const KEY = "sk-caps-e2e-0123456789abcdef";
 const RETRY = { maxAttempts: 2, initialIntervalMs: 100, maxIntervalMs: 200, taskTimeoutMs: 5000 };
 
-let stack: ConnectedStack;
 let dir: string;
 let restate: TestRestate;
 let endpoint: TestEndpoint;
@@ -38,23 +37,21 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => foreign.listen(0, "127.0.0.1", resolve));
   foreignUrl = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}/v1`;
-  stack = await startConnectedStack({
-    name: "caps",
-    fake: { latencyMs: 0 },
-    serveEnv: { OPENAI_API_KEY: KEY },
-    beforeServe: ({ dir }) =>
-      writeFileSync(
-        path.join(dir, "pagent.config.json"),
-        JSON.stringify({ tools: { hello: GRANTED_TOOL } }),
-      ),
-    inDir: true,
-  });
-  ({ dir, restate, endpoint, fake } = stack);
-}, 120_000);
+});
+afterAll(() => new Promise((resolve) => foreign?.close(resolve)));
 
-afterAll(async () => {
-  await stack?.[Symbol.asyncDispose]();
-  await new Promise((resolve) => foreign?.close(resolve));
+useConnectedStack({
+  name: "caps",
+  fake: { latencyMs: 0 },
+  serveEnv: { OPENAI_API_KEY: KEY },
+  beforeServe: ({ dir }) =>
+    writeFileSync(
+      path.join(dir, "pagent.config.json"),
+      JSON.stringify({ tools: { hello: GRANTED_TOOL } }),
+    ),
+  inDir: true,
+  startTimeoutMs: 120_000,
+  started: (parts) => ({ dir, restate, endpoint, fake } = parts),
 });
 
 /** A request-response call through the ingress, as `curl -X POST` would make it. */

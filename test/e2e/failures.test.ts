@@ -5,13 +5,13 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseNdjson, REPO_ROOT, runCli, type CliOptions, type CliResult } from "../helpers/cli.js";
 import type { FakeLogEntry, FakeOpenAI, FakeReply } from "../helpers/fake-openai.js";
 import { filesContaining, filesUnder, waitForExit } from "../helpers/procs.js";
 import { analysisOf, analysisOfSystem, inputOf, schemaAnswer } from "../helpers/request-log.js";
 import type { TestEndpoint, TestRestate } from "../helpers/restate.js";
-import { startConnectedStack, type ConnectedStack } from "../helpers/stack.js";
+import { useConnectedStack } from "../helpers/stack.js";
 
 const API_KEY = "sk-test-SECRET-123";
 const SECRET = "SECRET-123";
@@ -22,7 +22,6 @@ const HEADER = `X-Gateway-Token: Bearer \${${HEADER_ENV}}`;
 /** The keys, in the endpoint's environment and in every CLI run's. */
 const KEY_ENV = { OPENAI_API_KEY: API_KEY, [HEADER_ENV]: HEADER_SECRET };
 
-let stack: ConnectedStack;
 let restate: TestRestate;
 let endpoint: TestEndpoint;
 let fake: FakeOpenAI;
@@ -30,29 +29,22 @@ let dir: string;
 /** Every CLI output of this file, searched for the key at the end. */
 const outputs: { args: string[]; stdout: string; stderr: string }[] = [];
 
-beforeAll(async () => {
-  stack = await startConnectedStack({
-    name: "failures",
-    // The key reaches the endpoint through its environment only.
-    serveEnv: KEY_ENV,
-    // Granted what the jobs use: the fake model, and the directory `ask` runs in (its default root).
-    grants: ({ fake }) => [
-      "--allow-base-url",
-      fake.baseUrl,
-      "--allow-root",
-      REPO_ROOT,
-      "--header",
-      HEADER,
-    ],
-  });
-  ({ restate, endpoint, fake, dir } = stack);
-}, 90_000);
-
-afterAll(() => stack?.[Symbol.asyncDispose]());
-
-beforeEach(() => {
-  fake.reset();
-  fake.setResponder((req) => schemaAnswer(req));
+const stack = useConnectedStack({
+  name: "failures",
+  // The key reaches the endpoint through its environment only.
+  serveEnv: KEY_ENV,
+  // Granted what the jobs use: the fake model, and the directory `ask` runs in (its default root).
+  grants: ({ fake }) => [
+    "--allow-base-url",
+    fake.baseUrl,
+    "--allow-root",
+    REPO_ROOT,
+    "--header",
+    HEADER,
+  ],
+  respond: schemaAnswer,
+  startTimeoutMs: 90_000,
+  started: (parts) => ({ restate, endpoint, fake, dir } = parts),
 });
 
 const connect = (): string[] => stack.connectFlags;

@@ -6,12 +6,12 @@
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, type CliOptions, type CliResult } from "../helpers/cli.js";
 import type { FakeOpenAI, FakeReply } from "../helpers/fake-openai.js";
 import { startGateway, type Gateway } from "../helpers/gateway.js";
 import { inputOf, schemaAnswer } from "../helpers/request-log.js";
-import { startConnectedStack, type ConnectedStack } from "../helpers/stack.js";
+import { useConnectedStack } from "../helpers/stack.js";
 import { filesContaining } from "../helpers/procs.js";
 import { freePort } from "../../src/restate/server.js";
 
@@ -20,8 +20,8 @@ const UPSTREAM_KEY = "sk-upstream-UPSECRET-2";
 const KEYS = { PAGENT_TEST_AZURE_KEY: AZURE_KEY, PAGENT_TEST_UPSTREAM_KEY: UPSTREAM_KEY };
 const ONE = ["--analysis", "one=Say one thing about the text", "--only", "one"];
 
-let stack: ConnectedStack;
 let fake: FakeOpenAI;
+let gatewayStarted: Promise<Gateway>;
 let gateway: Gateway;
 let dir: string;
 
@@ -52,32 +52,26 @@ async function writeConfig(): Promise<void> {
   writeFileSync(path.join(dir, "pagent.config.json"), JSON.stringify(config, null, 2));
 }
 
-beforeAll(async () => {
-  // The gateway starts while the restate-server does; the config names both it and the fake.
-  const gatewayStarted = startGateway();
-  stack = await startConnectedStack({
-    name: "providers",
-    // No OPENAI_API_KEY anywhere: each profile's key is its own variable.
-    serveEnv: KEYS,
-    beforeServe: async (parts) => {
-      ({ fake, dir } = parts);
-      gateway = await gatewayStarted;
-      await writeConfig();
-    },
-    // The config grants the profiles; no flag grants anything more.
-    grants: () => [],
-    inDir: true,
-  });
-}, 90_000);
-
-afterAll(async () => {
-  await stack?.[Symbol.asyncDispose]();
-  await gateway?.close();
+// The gateway starts while the restate-server does (not awaited here); the config names it.
+beforeAll(() => {
+  gatewayStarted = startGateway();
 });
+afterAll(async () => (await gatewayStarted?.catch(() => undefined))?.close());
 
-beforeEach(() => {
-  fake.reset();
-  fake.setResponder((req) => schemaAnswer(req));
+const stack = useConnectedStack({
+  name: "providers",
+  // No OPENAI_API_KEY anywhere: each profile's key is its own variable.
+  serveEnv: KEYS,
+  beforeServe: async (parts) => {
+    ({ fake, dir } = parts);
+    gateway = await gatewayStarted;
+    await writeConfig();
+  },
+  // The config grants the profiles; no flag grants anything more.
+  grants: () => [],
+  inDir: true,
+  respond: schemaAnswer,
+  startTimeoutMs: 90_000,
 });
 
 function cli(args: string[], options: CliOptions = {}): Promise<CliResult> {

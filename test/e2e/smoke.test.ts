@@ -1,23 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
 import type { FakeOpenAI } from "../helpers/fake-openai.js";
 import type { TestRestate } from "../helpers/restate.js";
-import { startConnectedStack, type ConnectedStack } from "../helpers/stack.js";
+import { useConnectedStack } from "../helpers/stack.js";
 
-let stack: ConnectedStack;
 let restate: TestRestate;
 let fake: FakeOpenAI;
 
-beforeAll(async () => {
-  stack = await startConnectedStack({
-    name: "smoke",
-    fake: { latencyMs: 300 },
-    serveEnv: { OPENAI_API_KEY: "sk-test-key" },
-  });
-  ({ restate, fake } = stack);
+useConnectedStack({
+  name: "smoke",
+  fake: { latencyMs: 300 },
+  serveEnv: { OPENAI_API_KEY: "sk-test-key" },
+  started: (stack) => ({ restate, fake } = stack),
 });
-
-afterAll(() => stack?.[Symbol.asyncDispose]());
 
 describe("smoke", () => {
   it("analyzes a text through connect mode with the real OpenAI client", async () => {

@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   parseNdjson,
   REPO_ROOT,
@@ -17,32 +17,24 @@ import {
 import type { FakeOpenAI } from "../helpers/fake-openai.js";
 import { analysisOfSystem, schemaAnswer } from "../helpers/request-log.js";
 import type { TestRestate } from "../helpers/restate.js";
-import { startConnectedStack, type ConnectedStack } from "../helpers/stack.js";
+import { useConnectedStack } from "../helpers/stack.js";
 
 const API_KEY = "sk-test-user-KEY-42";
 const DEAD_BASE_URL = "http://127.0.0.1:1/v1";
 
-let stack: ConnectedStack;
 let restate: TestRestate;
 let fake: FakeOpenAI;
 let dir: string;
 
-beforeAll(async () => {
-  stack = await startConnectedStack({
-    name: "user",
-    serveEnv: { OPENAI_API_KEY: API_KEY },
-    // Granted what the jobs use: the fake model, and the dead address the unreachable-provider test names.
-    grants: ({ fake }) => ["--allow-base-url", fake.baseUrl, "--allow-base-url", DEAD_BASE_URL],
-    cliEnv: { OPENAI_API_KEY: API_KEY },
-  });
-  ({ restate, fake, dir } = stack);
-}, 90_000);
-
-afterAll(() => stack?.[Symbol.asyncDispose]());
-
-beforeEach(() => {
-  fake.reset();
-  fake.setResponder((req) => schemaAnswer(req));
+const stack = useConnectedStack({
+  name: "user",
+  serveEnv: { OPENAI_API_KEY: API_KEY },
+  // Granted what the jobs use: the fake model, and the dead address the unreachable-provider test names.
+  grants: ({ fake }) => ["--allow-base-url", fake.baseUrl, "--allow-base-url", DEAD_BASE_URL],
+  cliEnv: { OPENAI_API_KEY: API_KEY },
+  respond: schemaAnswer,
+  startTimeoutMs: 90_000,
+  started: (parts) => ({ restate, fake, dir } = parts),
 });
 
 const connect = (): string[] => stack.connectFlags;

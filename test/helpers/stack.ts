@@ -1,8 +1,14 @@
 import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { afterAll, beforeAll, beforeEach } from "vitest";
 import { runCli, type CliOptions, type CliResult } from "./cli.js";
-import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions } from "./fake-openai.js";
+import {
+  startFakeOpenAI,
+  type FakeOpenAI,
+  type FakeOpenAIOptions,
+  type FakeResponder,
+} from "./fake-openai.js";
 import { startRestate, startServeProcess, type TestEndpoint, type TestRestate } from "./restate.js";
 
 /** What exists before `pagent serve` starts, so its grants and config can name it. */
@@ -80,4 +86,35 @@ export async function startConnectedStack(options: StackOptions): Promise<Connec
     await dispose();
     throw err;
   }
+}
+
+export interface UseStackOptions extends StackOptions {
+  /** Before each test: the fake's log is cleared and this becomes its responder again. */
+  respond?: FakeResponder;
+  /** Timeout of the start (the `beforeAll` hook); vitest's default when omitted. */
+  startTimeoutMs?: number;
+  /** Called once started: where a file binds the parts its tests name (`restate`, `fake`, `dir`). */
+  started?: (stack: ConnectedStack) => void;
+}
+
+/**
+ * One stack for the whole e2e file: started in a `beforeAll`, stopped in an `afterAll`. The handle
+ * it returns is filled when that hook ran. Hooks run in the order they are registered, so a server
+ * that `grants` or `beforeServe` names must be started by a `beforeAll` registered before this call.
+ */
+export function useConnectedStack(options: UseStackOptions): ConnectedStack {
+  const stack = {} as ConnectedStack;
+  beforeAll(async () => {
+    Object.assign(stack, await startConnectedStack(options));
+    options.started?.(stack);
+  }, options.startTimeoutMs);
+  afterAll(() => stack[Symbol.asyncDispose]?.());
+  const { respond } = options;
+  if (respond) {
+    beforeEach(() => {
+      stack.fake.reset();
+      stack.fake.setResponder(respond);
+    });
+  }
+  return stack;
 }
