@@ -6,7 +6,7 @@ import {
   type JobResult,
 } from "../../services/types.js";
 import { EXIT, InterruptedError, UnavailableError, UsageError, type ExitCode } from "../errors.js";
-import type { Reporter } from "../output/reporter.js";
+import type { Reporter } from "../output/types.js";
 import { summaryLine } from "../output/human.js";
 import type { Runtime } from "../restate/runtime.js";
 import { submitJob, type Submission, type Submitted } from "./client.js";

@@ -142,6 +142,13 @@ describe("batch cancel", () => {
     const status = await cli(["status", submitted.job, "--json"]);
     const children = (JSON.parse(status.stdout) as { children: { state: string }[] }).children;
     expect(children.map((c) => c.state)).toEqual(["cancelled", "cancelled", "cancelled"]);
+    // jobs, status and cancel honour --ndjson and --quiet like every command (issue #14).
+    expect((await cli(["status", submitted.job, "--quiet"])).stdout).toBe("cancelled\n");
+    expect((await cli(["cancel", submitted.job, "--quiet"])).stdout).toBe("cancelled\n");
+    const listed = parseNdjson((await cli(["jobs", "--ndjson", "--limit", "100"])).stdout);
+    expect(listed.find((j) => j.job === submitted.job)).toMatchObject({ status: "cancelled" });
+    const ids = (await cli(["jobs", "--quiet", "--limit", "100"])).stdout;
+    expect(ids).toBe(listed.map((j) => `${String(j.job)}\n`).join(""));
 
     // Restate's own record of the batch says it was cancelled, not that it succeeded.
     const rows = await restate.admin.query<{
