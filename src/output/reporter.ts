@@ -4,12 +4,9 @@ import { HumanReporter } from "./human.js";
 import type { Terminal } from "./terminal.js";
 import type { FinalResult, Reporter, Streams, View } from "./types.js";
 
-/**
- * `--json` documents. Pretty-printed, as `analyze --json` has always printed its result (tests and
- * users read it): still one document for `jq` and JSON.parse.
- */
+/** `--json` documents: one compact JSON document, for every command (SPEC: "Output of every command"). */
 function jsonText(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`;
+  return `${JSON.stringify(value)}\n`;
 }
 
 /** `--ndjson` lines: one compact object each. */

@@ -551,7 +551,7 @@ describe("secrets", () => {
     expect.soft(json?.stdout).toMatch(/Incorrect API key provided: \[redacted\]/);
     expect.soft(json?.stdout).toMatch(/X-Gateway-Token: \[redacted\]/);
     // The job records the header as written, the variable unexpanded.
-    expect.soft(json?.stdout).toContain(`"X-Gateway-Token": "Bearer \${${HEADER_ENV}}"`);
+    expect.soft(json?.stdout).toContain(`"X-Gateway-Token":"Bearer \${${HEADER_ENV}}"`);
     const status = await cli(["status", job, "--json", ...connect()]);
     const statusVerbose = await cli(["status", job, "--verbose", ...connect()]);
     expect(status.code, explain(status)).toBe(0);

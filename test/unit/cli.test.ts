@@ -177,7 +177,7 @@ describe("every command honours --json, --ndjson and --quiet, in process", () =>
     expect(stop.map((r) => r.code)).toEqual([0, 0, 0, 0]);
     expect(stop.map((r) => r.stdout)).toEqual([
       "nothing was running\n",
-      `${JSON.stringify({ stopped: [] }, null, 2)}\n`,
+      `${JSON.stringify({ stopped: [] })}\n`,
       '{"stopped":[]}\n',
       "",
     ]);
@@ -360,7 +360,7 @@ describe("the views of commands that read a running Restate", () => {
   it("cancel: what happened; {job, status}; the status word", () => {
     expect(shown(cancelView("an-1", "cancelled"))).toEqual({
       human: "cancelled job an-1\n",
-      json: `${JSON.stringify({ job: "an-1", status: "cancelled" }, null, 2)}\n`,
+      json: `${JSON.stringify({ job: "an-1", status: "cancelled" })}\n`,
       ndjson: '{"job":"an-1","status":"cancelled"}\n',
       quiet: "cancelled\n",
     });
