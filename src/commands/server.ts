@@ -2,13 +2,12 @@ import path from "node:path";
 import type { Command } from "commander";
 import { commandContext, type App, type CommandContext } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
+import { endpointHealthy, runningInvocations } from "../restate/endpoint-process.js";
 import {
   embeddedPaths,
-  endpointHealthy,
   ensureEmbedded,
   liveEmbeddedState,
   privateUi,
-  runningInvocations,
   stopEmbedded,
 } from "../restate/runtime.js";
 import { isAlive, socketTargets, type ServerSockets } from "../restate/server.js";
