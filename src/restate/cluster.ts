@@ -8,7 +8,6 @@ import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { createRequire } from "node:module";
 import path from "node:path";
 import { UnavailableError, UsageError } from "../errors.js";
-import { grantsPath } from "../grants.js";
 import { AdminClient } from "./admin.js";
 import {
   endpointHealthy,
@@ -16,7 +15,9 @@ import {
   forgetIfNotOurs,
   registerEndpoint,
   resumeStuckInvocations,
+  endpointSpec,
   type EndpointRecord,
+  type EndpointSettings,
 } from "./endpoint-process.js";
 import { ensureIdentityKey } from "./identity.js";
 import { retryAdmin } from "./retry.js";
@@ -437,13 +438,9 @@ async function waitForCluster(
   );
 }
 
-export interface ClusterUpOptions {
-  home: string;
+export interface ClusterUpOptions extends EndpointSettings {
   /** Size of a new cluster; an existing one keeps its size. */
   nodes?: number;
-  apiKey?: string;
-  secretEnv?: Record<string, string>;
-  version: string;
   timeoutMs?: number;
   progress?: (line: string) => void;
 }
@@ -523,12 +520,7 @@ async function ensureClusterEndpoint(
   const previousPort = state.endpointPort;
   // One endpoint per cluster: a stale or hung one goes before another takes its port.
   const { endpoint, started: endpointStarted } = await ensureEndpoint({
-    apiKey: options.apiKey,
-    ...(options.secretEnv ? { secretEnv: options.secretEnv } : {}),
-    identityKey,
-    logFile: paths.endpointLog,
-    grantsFile: grantsPath(options.home),
-    version: options.version,
+    ...endpointSpec(options, identityKey, paths.endpointLog),
     current: state.endpoint,
     port: previousPort,
     admin,

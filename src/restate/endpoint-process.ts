@@ -10,6 +10,7 @@ import http2 from "node:http2";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UnavailableError } from "../errors.js";
+import { grantsPath } from "../grants.js";
 import type { AdminClient } from "./admin.js";
 import { argValue, findOwnProcesses } from "./processes.js";
 import { retryAdmin } from "./retry.js";
@@ -50,6 +51,32 @@ export interface EndpointSpec {
   /** The user's grants file (src/grants.ts), which the endpoint reads again whenever it changes. */
   grantsFile: string;
   version: string;
+}
+
+/** What a command that needs pagent's own endpoint knows: its home, the keys, this pagent's build. */
+export interface EndpointSettings {
+  /** $PAGENT_HOME, where the grants file lives. */
+  home: string;
+  apiKey?: string;
+  /** Other variables the endpoint reads for jobs (profiles' keys, `${VAR}` of headers), by name. */
+  secretEnv?: Record<string, string>;
+  version: string;
+}
+
+/** The endpoint those settings ask for, accepting `identityKey` and logging to `logFile`. */
+export function endpointSpec(
+  settings: EndpointSettings,
+  identityKey: string,
+  logFile: string,
+): EndpointSpec {
+  return {
+    apiKey: settings.apiKey,
+    ...(settings.secretEnv ? { secretEnv: settings.secretEnv } : {}),
+    identityKey,
+    logFile,
+    grantsFile: grantsPath(settings.home),
+    version: settings.version,
+  };
 }
 
 /** Set on the endpoint pagent spawns: its build id, so an endpoint found without the state file is known. */

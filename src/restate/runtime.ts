@@ -3,7 +3,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { emptyGrants, fixedGrants, mergeGrants, type Asked } from "../../services/capabilities.js";
 import { UnavailableError, UsageError } from "../errors.js";
-import { grantsPath } from "../grants.js";
 import { AdminClient } from "./admin.js";
 import {
   diskTrouble,
@@ -22,8 +21,9 @@ import {
   registerEndpoint,
   resumeStuckInvocations,
   startEndpoint,
+  endpointSpec,
   type EndpointRecord,
-  type EndpointSpec,
+  type EndpointSettings,
 } from "./endpoint-process.js";
 import { ensureIdentityKey, readPublicKey } from "./identity.js";
 import { argValue, findOwnProcesses } from "./processes.js";
@@ -48,16 +48,11 @@ import { targetOf, type HttpTarget } from "./transport.js";
 
 export type RuntimeMode = "embedded" | "ephemeral" | "connect";
 
-export interface RuntimeOptions {
+/** `home` ($PAGENT_HOME) holds the state, data and logs of the embedded server. */
+export interface RuntimeOptions extends EndpointSettings {
   mode: RuntimeMode;
-  /** $PAGENT_HOME: state, data and logs of the embedded server. */
-  home: string;
   ingressUrls: string[];
   adminUrls: string[];
-  apiKey?: string;
-  /** Other variables the endpoint reads for jobs (profiles' keys, `${VAR}` of headers), by name. */
-  secretEnv?: Record<string, string>;
-  version: string;
   /** What the command's job uses; the in-process endpoint of --ephemeral is granted just that. */
   grants?: Asked;
   /** Tells the user something they did not ask for happened (one stderr line). */
@@ -179,14 +174,7 @@ export async function ensureEmbedded(
     const state = liveEmbeddedState(options.home);
     makePrivateDir(paths.logs);
     const identityKey = ensureIdentityKey(paths.identityKey);
-    const spec: EndpointSpec = {
-      apiKey: options.apiKey,
-      ...(options.secretEnv ? { secretEnv: options.secretEnv } : {}),
-      identityKey,
-      logFile: paths.endpointLog,
-      grantsFile: grantsPath(options.home),
-      version: options.version,
-    };
+    const spec = endpointSpec(options, identityKey, paths.endpointLog);
     // Remembered as soon as it is spawned: `server stop` finds it even if this command dies now.
     const record = (endpoint: EndpointRecord) => {
       state.endpoint = endpoint;
