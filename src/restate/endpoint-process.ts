@@ -24,7 +24,7 @@ import {
 } from "./server.js";
 
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-export const CLI_ENTRY = path.join(PACKAGE_ROOT, "bin", "pagent.js");
+const CLI_ENTRY = path.join(PACKAGE_ROOT, "bin", "pagent.js");
 
 /** A `pagent serve` pagent started, as runtime.json and cluster.json remember it. */
 export interface EndpointRecord {
