@@ -519,20 +519,22 @@ async function ensureClusterEndpoint(
   const admin = admins[0]!;
   const previousPort = state.endpointPort;
   // One endpoint per cluster: a stale or hung one goes before another takes its port.
-  const { endpoint, started: endpointStarted } = await ensureEndpoint({
-    ...endpointSpec(options, identityKey, paths.endpointLog),
-    current: state.endpoint,
-    port: previousPort,
-    admin,
-    owner: { name: "the cluster's pagent endpoint", stop: "pagent cluster down" },
-    record: (record) => {
-      // Recorded at once, so `cluster down` finds it even if this command dies now.
-      state.endpoint = record;
-      state.endpointPort = record.port;
-      writeClusterState(options.home, state);
+  const { endpoint, started: endpointStarted } = await ensureEndpoint(
+    endpointSpec(options, identityKey, paths.endpointLog),
+    {
+      current: state.endpoint,
+      port: previousPort,
+      admin,
+      owner: { name: "the cluster's pagent endpoint", stop: "pagent cluster down" },
+      record: (record) => {
+        // Recorded at once, so `cluster down` finds it even if this command dies now.
+        state.endpoint = record;
+        state.endpointPort = record.port;
+        writeClusterState(options.home, state);
+      },
+      notice: progress,
     },
-    notice: progress,
-  });
+  );
   if (endpointStarted) {
     progress(
       `started the pagent endpoint on http://${HOST}:${endpoint.port} (pid ${endpoint.pid})`,

@@ -273,7 +273,8 @@ function spawnEndpointProcess(spec: EndpointSpec, port: number): number {
  * this command dies before it answers.
  */
 export async function ensureEndpoint(
-  spec: EndpointSpec & {
+  spec: EndpointSpec,
+  options: {
     current: EndpointRecord | undefined;
     /** Where the endpoint was: Restate pins invocations to that address. */
     port: number | undefined;
@@ -285,7 +286,7 @@ export async function ensureEndpoint(
     notice?: (line: string) => void;
   },
 ): Promise<{ endpoint: EndpointRecord; started: boolean }> {
-  const { current } = spec;
+  const { current } = options;
   const running = current !== undefined && isAlive(current.pid);
   const healthy =
     running &&
@@ -298,16 +299,16 @@ export async function ensureEndpoint(
       current.identityKey !== spec.identityKey);
   if (healthy && !stale) return { endpoint: current, started: false };
   if (healthy) {
-    const busy = await retryAdmin(() => runningInvocations(spec.admin));
+    const busy = await retryAdmin(() => runningInvocations(options.admin));
     if (busy > 0) {
       throw new UnavailableError(
-        `${spec.owner.name} was started with a different OPENAI_API_KEY (or provider key) or pagent version and ${busy} job(s) are still running on it; wait for them (pagent jobs) or run \`${spec.owner.stop}\` first`,
+        `${options.owner.name} was started with a different OPENAI_API_KEY (or provider key) or pagent version and ${busy} job(s) are still running on it; wait for them (pagent jobs) or run \`${options.owner.stop}\` first`,
       );
     }
   }
   if (running) await stopProcess(current.pid, 10_000);
   if (healthy) {
-    spec.notice?.(
+    options.notice?.(
       `restarting the background endpoint: it was started ${
         current.keyFingerprint !== fingerprint
           ? "with a different OPENAI_API_KEY"
@@ -317,8 +318,8 @@ export async function ensureEndpoint(
   }
   const endpoint = await startEndpoint({
     ...spec,
-    previousPort: spec.port,
-    onSpawned: spec.record,
+    previousPort: options.port,
+    onSpawned: options.record,
   });
   return { endpoint, started: true };
 }

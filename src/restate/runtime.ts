@@ -234,8 +234,7 @@ export async function ensureEmbedded(
     }
     const admin = targets.admin;
     const previousPort = state.endpoint?.port;
-    const { endpoint, started } = await ensureEndpoint({
-      ...spec,
+    const { endpoint, started } = await ensureEndpoint(spec, {
       current: state.endpoint,
       port: previousPort,
       admin,
