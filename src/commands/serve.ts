@@ -18,7 +18,7 @@ import { providerSpec } from "../providers.js";
 import { AdminClient } from "../restate/admin.js";
 import { hostEndpoint } from "../restate/endpoint.js";
 import { serveView } from "../output/views.js";
-import { resumeStuckInvocations } from "../restate/runtime.js";
+import { resumeStuckInvocations } from "../restate/endpoint-process.js";
 import { commandDefinitions, realRoots } from "./shared.js";
 
 export interface ServeFlags {

@@ -1,10 +1,5 @@
-import {
-  embeddedPaths,
-  endpointHealthy,
-  liveEmbeddedState,
-  privateUi,
-  runningInvocations,
-} from "./runtime.js";
+import { endpointHealthy, runningInvocations } from "./endpoint-process.js";
+import { embeddedPaths, liveEmbeddedState, privateUi } from "./runtime.js";
 import { isAlive, socketTargets, type ServerSockets } from "./server.js";
 import { diskTrouble, diskTroubleMessage } from "./disk.js";
 
