@@ -12,6 +12,7 @@ import {
   type Asked,
   type GrantSource,
 } from "./capabilities.js";
+import { formatDuration } from "./duration.js";
 import { toStored, type ChatOutcome } from "./llm/chat.js";
 import type { RateLimits } from "./llm/rate-limit.js";
 import type { AnalysisOutcome, Tasks } from "./tasks.js";
@@ -156,14 +157,8 @@ async function eachAsItSettles<T>(
   return true;
 }
 
-/** "2s", "1.5s", "3m": how a user wrote a duration, near enough. */
-function formatDuration(ms: number): string {
-  if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000}m`;
-  return ms < 1000 ? `${ms}ms` : `${+(ms / 1000).toFixed(1)}s`;
-}
-
 function timeoutError(timeoutMs: number | undefined, what: string): ErrorData {
-  const limit = timeoutMs !== undefined ? ` of ${formatDuration(timeoutMs)}` : "";
+  const limit = timeoutMs !== undefined ? ` of ${formatDuration(timeoutMs, "written")}` : "";
   return { message: `stopped: the job's --timeout${limit} passed ${what}` };
 }
 

@@ -85,9 +85,13 @@ export function registerTools(program: Command, app: App): void {
           }
         }
       }
-      app.stdout.write(
-        ctx.config.output === "human" ? render(report) : `${JSON.stringify(report)}\n`,
-      );
+      // --ndjson: a tool a line; --quiet: the names.
+      ctx.reporter.show({
+        json: report,
+        ndjson: report.tools,
+        quiet: report.tools.map((t) => t.name),
+        human: render(report),
+      });
       for (const { message } of report.failed) app.stderr.write(`pagent: ${message}\n`);
       app.finish(report.failed.length > 0 ? EXIT.partial : EXIT.ok);
     });
