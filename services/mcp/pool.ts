@@ -121,7 +121,8 @@ export class McpPool {
     return { key, connection };
   }
 
-  private async start(spec: McpServerSpec, launch: Launch, key: string): Promise<Connection> {
+  // Not async: `promise` itself is what the map holds, so a closed connection can find and drop it.
+  private start(spec: McpServerSpec, launch: Launch, key: string): Promise<Connection> {
     const transport =
       "stdio" in launch
         ? new GroupStdioTransport(launch.stdio)

@@ -61,6 +61,13 @@ beforeAll(async () => {
           args: [path.join(REPO_ROOT, "test", "helpers", "mcp-counter.js")],
           env: { COUNT_FILE: countFile },
         },
+        // The same server with a per-call limit shorter than --task-timeout.
+        quick: {
+          command: process.execPath,
+          args: [path.join(REPO_ROOT, "test", "helpers", "mcp-counter.js")],
+          env: { COUNT_FILE: countFile },
+          timeoutMs: 300,
+        },
       },
     }),
   );
@@ -220,6 +227,22 @@ describe("MCP tools in ask", () => {
     } finally {
       locked.close();
     }
+  }, 120_000);
+
+  it("a server that dies during a read-only call is started again and the call repeated; a slow call ends at the server's timeoutMs", async () => {
+    fake.reset();
+    rmSync(countFile, { force: true });
+    fake.setResponder(
+      callsThenAnswer([
+        { id: "crash", name: "counter__crash_once", arguments: {} },
+        { id: "slow", name: "quick__peek", arguments: { ms: 3000 } },
+      ]),
+    );
+    const res = await ask(["--mcp", "counter,quick", "--task-timeout", "60s", "go"]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(lastResults().crash).toBe("survived");
+    expect(lastResults().slow).toBe("error: quick__peek timed out after 300 ms");
+    expect(readFileSync(countFile, "utf8").match(/crash_once/g)).toHaveLength(2);
   }, 120_000);
 
   for (const [tool, idempotent] of [

@@ -3,9 +3,9 @@
 /**
  * A tiny MCP stdio server for the crash tests: each call of its tools appends the tool's name to
  * $COUNT_FILE when it starts, then waits `ms`, so a test can count calls at the server. `append`
- * has no hints (not safe to repeat); `peek` is marked read-only.
+ * has no hints (not safe to repeat); `peek` is marked read-only; `crash_once` kills the server once.
  */
-import { appendFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { z } from "zod";
@@ -26,4 +26,16 @@ for (const [name, annotations] of [
     },
   );
 }
+// Read-only, and the server process dies during its first call ever (by $COUNT_FILE): a client must
+// start the server again and repeat the call.
+server.registerTool(
+  "crash_once",
+  { description: "dies the first time", inputSchema: {}, annotations: { readOnlyHint: true } },
+  async () => {
+    const first = !existsSync(countFile) || !readFileSync(countFile, "utf8").includes("crash_once");
+    appendFileSync(countFile, "crash_once\n");
+    if (first) process.exit(1);
+    return { content: [{ type: "text", text: "survived" }] };
+  },
+);
 await server.connect(new StdioServerTransport());
