@@ -116,7 +116,10 @@ export class McpPool {
       connection = this.start(spec, launch, key);
       this.connections.set(key, connection);
       // A failed start is not kept: the next call tries again.
-      connection.catch(() => this.connections.delete(key));
+      const started = connection;
+      started.catch(() => {
+        if (this.connections.get(key) === started) this.connections.delete(key);
+      });
     }
     return { key, connection };
   }
