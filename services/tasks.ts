@@ -16,6 +16,7 @@ import {
   addUsage,
   MAX_TASK_TIMEOUT_MS,
   stepRetryPolicy,
+  TASKS_SERVICE,
   ZERO_USAGE,
   type AnalysisSpec,
   type ModelSpec,
@@ -168,7 +169,7 @@ export function createTasks(
   limiters?: RateLimiters,
 ) {
   return restate.service({
-    name: "Tasks",
+    name: TASKS_SERVICE,
     handlers: {
       analysis: async (ctx: restate.Context, req: AnalysisRequest): Promise<AnalysisOutcome> => {
         // Checked here too, not only by the job: anyone who reaches the ingress can call a task.

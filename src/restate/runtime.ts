@@ -17,9 +17,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import lockfile from "proper-lockfile";
 import { emptyGrants, fixedGrants, mergeGrants, type Asked } from "../../services/capabilities.js";
+import { JOB_SERVICE, SERVICE_NAMES } from "../../services/types.js";
 import { UnavailableError, UsageError } from "../errors.js";
 import { grantsPath } from "../grants.js";
-import { AdminClient } from "./admin.js";
+import { AdminClient, sqlString } from "./admin.js";
 import {
   diskTrouble,
   diskTroubleMessage,
@@ -102,7 +103,7 @@ export interface EmbeddedState {
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const CLI_ENTRY = path.join(PACKAGE_ROOT, "bin", "pagent.js");
 
-export const SERVICE_NAMES = ["Job", "Tasks"] as const;
+export { SERVICE_NAMES };
 
 export function embeddedPaths(home: string) {
   const data = path.join(home, "restate");
@@ -271,7 +272,7 @@ async function waitForEndpoint(port: number, pid: number, timeoutMs = 15_000): P
  */
 export async function runningInvocations(admin: AdminClient): Promise<number> {
   const rows = await admin.query<{ n: number }>(
-    `SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = 'Job' AND status NOT IN ('completed', 'scheduled')`,
+    `SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = ${sqlString(JOB_SERVICE)} AND status NOT IN ('completed', 'scheduled')`,
   );
   return Number(rows[0]?.n ?? 0);
 }
@@ -282,7 +283,7 @@ export async function runningInvocations(admin: AdminClient): Promise<number> {
  */
 export async function resumeStuckInvocations(admin: AdminClient): Promise<number> {
   const rows = await admin.query<{ id: string }>(
-    `SELECT id FROM sys_invocation WHERE target_service_name IN ('Job', 'Tasks') AND status IN ('backing-off', 'paused')`,
+    `SELECT id FROM sys_invocation WHERE target_service_name IN (${SERVICE_NAMES.map(sqlString).join(", ")}) AND status IN ('backing-off', 'paused')`,
   );
   const results = await Promise.all(rows.map((row) => admin.resume(row.id)));
   return results.filter(Boolean).length;
