@@ -14,7 +14,7 @@ import { createTasks } from "./tasks.js";
  */
 export function createServices(credentials: Credentials, grants: GrantSource) {
   const tasks = createTasks(credentials, grants, new RateLimiters());
-  const job = createJob(tasks, grants);
+  const job = createJob(grants);
   return { tasks, job, all: [tasks, job] };
 }
 

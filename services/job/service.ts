@@ -1,7 +1,6 @@
 /** The Job virtual object, keyed by job id: its handlers orchestrate, the work runs in Tasks invocations. */
 import * as restate from "@restatedev/restate-sdk";
 import type { GrantSource } from "../capabilities.js";
-import type { Tasks } from "../tasks.js";
 import { JOB_SERVICE, type BatchResult, type JobResult } from "../types.js";
 import * as analyze from "./analyze.js";
 import * as ask from "./ask.js";
@@ -20,10 +19,10 @@ import type { JobDeps } from "./lifecycle.js";
 import { getView } from "./view-store.js";
 
 /**
- * `tasks` is the Tasks definition the endpoint hosts beside the Job (the workflows call it by its
- * name); `grants` says what jobs may use, asked again at every check.
+ * `grants` says what jobs may use, asked again at every check. The workflows call Tasks, hosted
+ * beside the Job on the same endpoint, by its name (TASKS_SERVICE).
  */
-export function createJob(_tasks: Tasks, grants: GrantSource) {
+export function createJob(grants: GrantSource) {
   const deps: JobDeps = { grants };
   return restate.object({
     name: JOB_SERVICE,
