@@ -167,6 +167,7 @@ export interface JobResult {
 
 /** The job's durable state in the Job object; services/job/view-store.ts knows its keys. */
 export interface JobView {
+  /** The layout version (services/job/view-store.ts reads every older one). */
   v: 1;
   job: string;
   kind: JobKind;

@@ -13,7 +13,7 @@ import {
 } from "../types.js";
 import { refusedResult, type JobRequestEcho } from "./results.js";
 import type { Job } from "./service.js";
-import { getView, saveFinal } from "./view-store.js";
+import { getView, saveFinal, VIEW_VERSION } from "./view-store.js";
 
 /** How long a finished job's view and result stay attachable; then the job is forgotten. */
 export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -41,7 +41,7 @@ export async function startView(
   maxAttempts?: number,
 ): Promise<JobView> {
   return {
-    v: 1,
+    v: VIEW_VERSION,
     maxAttempts,
     job,
     kind,

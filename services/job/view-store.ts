@@ -13,7 +13,7 @@ import type { ObjectContext, ObjectSharedContext } from "@restatedev/restate-sdk
 import type { BatchChildView, JobView, TaskView } from "../types.js";
 
 /** The view layout this build writes; {@link fromStored} reads this one and every older one. */
-export const VIEW_VERSION = 1;
+export const VIEW_VERSION: JobView["v"] = 1;
 
 const VIEW_KEY = "view";
 const TASK_KEY_PREFIX = "task:";
