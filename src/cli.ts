@@ -68,9 +68,18 @@ export function buildProgram(app: App): Command {
       "how long finished jobs stay attachable, e.g. 7d (default 7d; env PAGENT_RETENTION)",
     )
     .option("--config <file>", "config file (default ./pagent.config.json if present)")
-    .addOption(new Option("--json", "print one JSON result when done").conflicts("ndjson"))
-    .addOption(new Option("--ndjson", "print events as NDJSON lines as they happen"))
-    .option("-q, --quiet", "print the result only")
+    .addOption(
+      new Option("--json", "print one JSON document (a job's: its result when done)").conflicts(
+        "ndjson",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--ndjson",
+        "print one JSON object per line (a job's events as they happen; a job per line for jobs)",
+      ),
+    )
+    .option("-q, --quiet", "print the essential value only (the result; ids for jobs)")
     .option("--verbose", "print stack traces of errors")
     .option("--no-color", "no colour (also NO_COLOR)")
     .showHelpAfterError(false)

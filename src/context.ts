@@ -9,7 +9,8 @@ import {
 } from "./config.js";
 import type { ExitCode } from "./errors.js";
 import { recordGrants } from "./grants.js";
-import { createReporter, type Reporter } from "./output/reporter.js";
+import { createReporter } from "./output/reporter.js";
+import type { Reporter } from "./output/types.js";
 import { detectTerminal, type Terminal } from "./output/terminal.js";
 import { readClusterState } from "./restate/cluster.js";
 import { openRuntime, type Runtime } from "./restate/runtime.js";

@@ -5,6 +5,7 @@
  */
 import { CancelledError, TerminalError } from "@restatedev/restate-sdk";
 import type { StoredMessage } from "@langchain/core/messages";
+import { formatDuration } from "../duration.js";
 import {
   costOf,
   LOCAL_MODEL_NAME,
@@ -157,14 +158,8 @@ export const NOT_RUN_CANCELLED: ErrorData = {
   message: "not run: the batch was cancelled before this input started",
 };
 
-/** "2s", "1.5s", "3m": how a user wrote a duration, near enough. */
-function formatDuration(ms: number): string {
-  if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000}m`;
-  return ms < 1000 ? `${ms}ms` : `${+(ms / 1000).toFixed(1)}s`;
-}
-
 export function timeoutError(timeoutMs: number | undefined, what: string): ErrorData {
-  const limit = timeoutMs !== undefined ? ` of ${formatDuration(timeoutMs)}` : "";
+  const limit = timeoutMs !== undefined ? ` of ${formatDuration(timeoutMs, "written")}` : "";
   return { message: `stopped: the job's --timeout${limit} passed ${what}` };
 }
 

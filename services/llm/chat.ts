@@ -8,6 +8,7 @@ import {
 } from "@langchain/core/messages";
 import { RetryableError, TerminalError } from "@restatedev/restate-sdk";
 import { deadline } from "../deadline.js";
+import { formatDuration } from "../duration.js";
 import { DEFAULT_BASE_URL } from "../capabilities.js";
 import {
   DEFAULT_MAX_REPLY_BYTES,
@@ -327,7 +328,8 @@ export function classifyLlmError(
     // Restate waits exactly this long before the next attempt: the SDK sends it as the attempt's
     // retry delay, which neither the step's maxRetryInterval nor the handler's retry policy caps.
     const after = retryAfterMs(err.headers);
-    const wait = after !== undefined ? ` (provider asked to wait ${formatWait(after)})` : "";
+    const wait =
+      after !== undefined ? ` (provider asked to wait ${formatDuration(after, "written")})` : "";
     return new RetryableError(
       `HTTP ${status}${status >= 500 ? ` from ${redact(baseUrl, secrets)}` : ""}${status === 429 ? " rate limited" : ""}${wait}: ${message}`,
       after !== undefined ? { retryAfter: after } : {},
@@ -336,10 +338,6 @@ export function classifyLlmError(
   return new TerminalError(`LLM request refused (HTTP ${status}): ${message}`, {
     errorCode: status,
   });
-}
-
-function formatWait(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)}ms` : `${+(ms / 1000).toFixed(1)}s`;
 }
 
 /**

@@ -1,50 +1,9 @@
 import type { Command } from "commander";
 import { parseDuration, parsePositiveInt } from "../config.js";
-import { commandContext, type App, type CommandContext } from "../context.js";
+import { commandContext, type App } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
-import {
-  clusterDown,
-  clusterStatus,
-  clusterUp,
-  type ClusterStatus,
-  type ClusterUpResult,
-} from "../restate/cluster.js";
-
-function statusLines(status: ClusterStatus): string[] {
-  if (!status.exists) return [`no cluster in ${status.dir}; start one with \`pagent cluster up\``];
-  const lines = [
-    `cluster ${status.clusterName}  ${status.healthy ? "healthy" : "NOT healthy"}  ${status.nodes.length} nodes, ${status.partitions} partitions, replication ${status.replication}`,
-  ];
-  for (const node of status.nodes) {
-    const leads = node.leads.length > 0 ? `  leads ${node.leads.join(",")}` : "";
-    lines.push(
-      `  ${node.name}  ${node.running ? `pid ${node.pid}` : "stopped"}  cluster: ${node.state}${node.nodeId ? ` (${node.nodeId})` : ""}${leads}`,
-      `          ingress ${node.ingressUrl}  admin ${node.adminUrl}  node ${node.nodeUrl}`,
-    );
-  }
-  const e = status.endpoint;
-  lines.push(
-    `  endpoint  ${e.running ? `pid ${e.pid}` : "stopped"}  ${e.healthy ? "healthy" : "not answering"}  ${e.url ?? ""}`,
-  );
-  for (const problem of status.problems) lines.push(`  ! ${problem}`);
-  if (status.connect) {
-    lines.push(
-      "Use it with:",
-      `  pagent --restate-url ${status.connect.restateUrl} --admin-url ${status.connect.adminUrl} analyze FILE`,
-      `  (or RESTATE_INGRESS_URL=${status.connect.restateUrl} RESTATE_ADMIN_URL=${status.connect.adminUrl})`,
-    );
-  }
-  lines.push(`data, configs and logs in ${status.dir}`);
-  return lines;
-}
-
-function print(ctx: CommandContext, json: unknown, lines: () => string[]): void {
-  ctx.app.stdout.write(
-    ctx.config.output === "human"
-      ? `${lines().join("\n")}\n`
-      : `${JSON.stringify(json, null, 2)}\n`,
-  );
-}
+import { clusterStatusView, clusterUpView, stoppedView } from "../output/views.js";
+import { clusterDown, clusterStatus, clusterUp, type ClusterUpResult } from "../restate/cluster.js";
 
 export function registerCluster(program: Command, app: App): void {
   const cluster = program
@@ -63,7 +22,6 @@ export function registerCluster(program: Command, app: App): void {
       const ctx = commandContext(app, command.optsWithGlobals());
       const nodes = flags.nodes ? parsePositiveInt(flags.nodes, "--nodes") : undefined;
       if (nodes !== undefined && nodes > 9) throw new UsageError("--nodes may be at most 9");
-      const human = ctx.config.output === "human" && !ctx.config.quiet;
       const result: ClusterUpResult = await clusterUp({
         home: ctx.config.home,
         ...(nodes !== undefined ? { nodes } : {}),
@@ -71,17 +29,10 @@ export function registerCluster(program: Command, app: App): void {
         secretEnv: ctx.config.secretEnv,
         version: app.buildId,
         timeoutMs: flags.wait ? parseDuration(flags.wait, "--wait") : 90_000,
-        progress: (line) => {
-          if (human) app.stderr.write(`${line}\n`);
-        },
+        progress: (line) => ctx.reporter.note(line),
       });
       const status = await clusterStatus(ctx.config.home);
-      print(ctx, { ...result, ...status }, () => [
-        result.started.length > 0
-          ? `started ${result.started.join(", ")}; every partition led by a live node after ${(result.readyMs / 1000).toFixed(1)} s, leaders settled after ${(result.settledMs / 1000).toFixed(1)} s`
-          : "every node was running",
-        ...statusLines(status),
-      ]);
+      ctx.reporter.show(clusterUpView(result, status));
       app.finish(status.healthy ? EXIT.ok : EXIT.unavailable);
     });
   cluster
@@ -93,10 +44,7 @@ export function registerCluster(program: Command, app: App): void {
     .action(async (flags: { purge?: boolean }, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());
       const result = await clusterDown(ctx.config.home, { purge: flags.purge ?? false });
-      print(ctx, result, () => [
-        result.stopped.length > 0 ? `stopped ${result.stopped.join(", ")}` : "nothing was running",
-        ...(result.purged ? ["deleted the cluster's data"] : []),
-      ]);
+      ctx.reporter.show(stoppedView(result, ", "));
       app.finish(EXIT.ok);
     });
   cluster
@@ -107,7 +55,7 @@ export function registerCluster(program: Command, app: App): void {
     .action(async (_flags: unknown, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());
       const status = await clusterStatus(ctx.config.home);
-      print(ctx, status, () => statusLines(status));
+      ctx.reporter.show(clusterStatusView(status));
       app.finish(status.healthy ? EXIT.ok : EXIT.unavailable);
     });
 }

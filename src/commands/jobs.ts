@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { parsePositiveInt } from "../config.js";
-import { commandContext, type App, type CommandContext } from "../context.js";
+import { commandContext, type App } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
 import {
   cancelJob,
@@ -12,28 +12,8 @@ import {
 } from "../jobs/manage.js";
 import { followJob } from "../jobs/run.js";
 import { checkJobId } from "../jobs/ids.js";
-import { formatMs, short } from "../output/human.js";
+import { cancelView, jobsView, statusView } from "../output/views.js";
 import { withRecovery } from "../restate/runtime.js";
-
-function print(ctx: CommandContext, json: unknown, human: () => string): void {
-  ctx.app.stdout.write(
-    ctx.config.output === "human" ? human() : `${JSON.stringify(json, null, 2)}\n`,
-  );
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join("  ")
-          .trimEnd(),
-      )
-      .join("\n") + "\n"
-  );
-}
 
 export function registerJobCommands(program: Command, app: App): void {
   program
@@ -79,21 +59,7 @@ export function registerJobCommands(program: Command, app: App): void {
       const jobs = await withRecovery(runtime, () =>
         listJobs(runtime.admin, { status: flags.status as StatusFilter | undefined, limit }),
       );
-      print(ctx, jobs, () =>
-        jobs.length === 0
-          ? "no jobs\n"
-          : table([
-              ["JOB", "KIND", "STATUS", "AGE", "DONE/FAILED/TOTAL", "INPUT"],
-              ...jobs.map((j) => [
-                j.job,
-                j.kind,
-                j.status,
-                formatAge(j.ageMs),
-                `${j.tasks.done}/${j.tasks.failed}/${j.tasks.total}`,
-                j.input,
-              ]),
-            ]),
-      );
+      ctx.reporter.show(jobsView(jobs));
       app.finish(EXIT.ok);
     });
 
@@ -106,36 +72,7 @@ export function registerJobCommands(program: Command, app: App): void {
       checkJobId(job);
       const runtime = await ctx.openRuntime();
       const report = await withRecovery(runtime, () => jobStatus(runtime.admin, job));
-      print(ctx, report, () => {
-        const head = `job ${report.job} · ${report.kind} · ${report.status} · input ${report.input} · started ${report.createdAt}\n`;
-        const tasks =
-          report.tasks.length > 0
-            ? table([
-                ["TASK", "KIND", "STATE", "ATTEMPTS", "TIME", "TOKENS", "LAST ERROR"],
-                ...report.tasks.map((t) => [
-                  t.args !== undefined ? `${t.name} ${short(t.args, 50)}` : t.name,
-                  t.kind,
-                  t.state,
-                  t.attempts === null ? "-" : String(t.attempts),
-                  t.ms === null ? "-" : formatMs(t.ms),
-                  t.usage ? String(t.usage.total) : "-",
-                  t.lastError ?? "",
-                ]),
-              ])
-            : "";
-        const children = report.children
-          ? table([
-              ["INPUT", "JOB", "STATE", "ERROR"],
-              ...report.children.map((c) => [
-                c.input,
-                c.job ?? "-",
-                c.state,
-                c.error?.message ?? "",
-              ]),
-            ])
-          : "";
-        return head + tasks + children;
-      });
+      ctx.reporter.show(statusView(report));
       app.finish(EXIT.ok);
     });
 
@@ -148,19 +85,7 @@ export function registerJobCommands(program: Command, app: App): void {
       checkJobId(job);
       const runtime = await ctx.openRuntime();
       const status = await withRecovery(runtime, () => cancelJob(runtime.admin, job));
-      print(ctx, { job, status }, () =>
-        status === "cancelled"
-          ? `cancelled job ${job}\n`
-          : `job ${job} had already ended: ${status}\n`,
-      );
+      ctx.reporter.show(cancelView(job, status));
       app.finish(EXIT.ok);
     });
-}
-
-function formatAge(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.round(s / 60)}m`;
-  if (s < 86_400) return `${Math.round(s / 3600)}h`;
-  return `${Math.round(s / 86_400)}d`;
 }

@@ -17,7 +17,8 @@ import { fileGrantSource } from "../grants.js";
 import { providerSpec } from "../providers.js";
 import { AdminClient } from "../restate/admin.js";
 import { hostEndpoint } from "../restate/endpoint.js";
-import { resumeStuckInvocations } from "../restate/runtime.js";
+import { serveView } from "../output/views.js";
+import { resumeStuckInvocations } from "../restate/endpoint-process.js";
 import { commandDefinitions, realRoots } from "./shared.js";
 
 export interface ServeFlags {
@@ -142,22 +143,30 @@ export function registerServe(program: Command, app: App): void {
         grants,
       });
       app.onExit(() => endpoint.close());
-      app.stderr.write(`pagent endpoint listening on ${endpoint.uri} (pid ${process.pid})\n`);
+      ctx.reporter.note(`pagent endpoint listening on ${endpoint.uri} (pid ${process.pid})`);
       if (!isLoopback(flags.host) && identityKeys.length === 0) {
         app.stderr.write(
           "pagent serve: --allow-unsigned: anyone who reaches this port can run jobs with this endpoint's key and tools\n",
         );
       }
+      let advertised: string | null = null;
       if (flags.register) {
         const admin = new AdminClient(flags.register);
-        const advertised =
+        advertised =
           flags.host === "0.0.0.0" || flags.host === "::"
             ? endpoint.uri.replace(/\/\/[^:]+:/, "//127.0.0.1:")
             : endpoint.uri;
         await admin.register(advertised);
         await resumeStuckInvocations(admin);
-        app.stderr.write(`registered ${advertised} with ${flags.register}\n`);
+        ctx.reporter.note(`registered ${advertised} with ${flags.register}`);
       }
+      ctx.reporter.show(
+        serveView({
+          url: advertised ?? endpoint.uri,
+          pid: process.pid,
+          registeredWith: flags.register ?? null,
+        }),
+      );
       // Serve until SIGINT/SIGTERM; main.ts then closes the endpoint. A signal that came while
       // starting has already fired its abort event: waiting for it then would never end.
       await new Promise<void>((resolve) => {

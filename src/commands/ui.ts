@@ -4,6 +4,7 @@ import { commandContext, type App, type CommandContext } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
 import { embeddedPaths } from "../restate/runtime.js";
 import { startUiProxy } from "../restate/ui-proxy.js";
+import { uiView } from "../output/views.js";
 import { startEmbedded } from "./server.js";
 
 /** The admin socket whose UI to serve: the embedded server's (started if needed), or a connected one's. */
@@ -43,12 +44,10 @@ export function registerUi(program: Command, app: App): void {
       });
       app.onExit(() => proxy.close());
       // The link is the result (stdout); how to use it is progress (stderr).
-      app.stdout.write(`${proxy.url}\n`);
-      if (ctx.config.output === "human") {
-        app.stderr.write(
-          "Open this link once in your browser (it is spent by its first use and works for nobody else); Ctrl-C stops serving the UI.\n",
-        );
-      }
+      ctx.reporter.show(uiView(proxy.url));
+      ctx.reporter.note(
+        "Open this link once in your browser (it is spent by its first use and works for nobody else); Ctrl-C stops serving the UI.",
+      );
       await new Promise<void>((resolve) => {
         if (app.signal.aborted) resolve();
         else app.signal.addEventListener("abort", () => resolve(), { once: true });

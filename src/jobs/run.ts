@@ -5,9 +5,10 @@ import {
   type BatchResult,
   type JobResult,
 } from "../../services/types.js";
-import { EXIT, InterruptedError, UnavailableError, UsageError, type ExitCode } from "../errors.js";
-import type { Reporter } from "../output/reporter.js";
+import { EXIT, InterruptedError, UsageError, type ExitCode } from "../errors.js";
+import type { Reporter } from "../output/types.js";
 import { summaryLine } from "../output/human.js";
+import { retryWhileUnavailable } from "../restate/retry.js";
 import type { Runtime } from "../restate/runtime.js";
 import { submitJob, type Submission, type Submitted } from "./client.js";
 import { watchJob } from "./watch.js";
@@ -119,15 +120,13 @@ export function checkSubmissionSize(submission: Submission): void {
  * the next node of a cluster) and submits again. The job id is the idempotency key, so a retry after an
  * ambiguous failure attaches to the job instead of starting a second one.
  */
-async function submitWithFailover(runtime: Runtime, submission: Submission): Promise<Submitted> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await submitJob(runtime, submission);
-    } catch (error) {
-      if (!(error instanceof UnavailableError) || attempt >= 3) throw error;
-      await runtime.recover();
-    }
-  }
+function submitWithFailover(runtime: Runtime, submission: Submission): Promise<Submitted> {
+  return retryWhileUnavailable(
+    () => submitJob(runtime, submission),
+    { attempts: 3 },
+    // Without a server there is nothing to submit to: a failed recovery is the error to show.
+    { beforeRetry: () => runtime.recover() },
+  );
 }
 
 /** Submits (or re-attaches to) a job, then follows it. */

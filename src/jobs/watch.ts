@@ -212,6 +212,11 @@ async function pollOnce(
   if (view.status !== "running" && view.result) return { result: view.result };
   const own = invocations.get(view.invocationId);
   if (own?.status === "completed" && own.completion_result === "failure") {
+    // The view was read before the invocation table: a job that ended between the two reads (a
+    // cancelled batch ends as a failure once its result is saved) has its result by now; the next
+    // poll reports it with its last events.
+    const latest = (await readViews(admin, [job])).get(job);
+    if (latest && latest.status !== "running" && latest.result) return {};
     throw new PagentError(
       `job ${job} failed: ${failureLine(own.completion_failure) ?? "unknown failure"}`,
       EXIT.jobFailed,

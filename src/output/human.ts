@@ -7,7 +7,8 @@ import {
   type Usage,
 } from "../../services/types.js";
 import type { EventBody } from "./events.js";
-import type { FinalResult, Reporter, Streams } from "./reporter.js";
+import type { FinalResult, Reporter, Streams, View } from "./types.js";
+import { formatDuration } from "../../services/duration.js";
 import type { Terminal } from "./terminal.js";
 import { printableName } from "../inputs.js";
 
@@ -19,11 +20,6 @@ interface Line {
   state: "queued" | "running" | "retrying" | "done" | "failed";
   /** "2/5" while retrying. */
   attempt?: string;
-}
-
-export function formatMs(ms: number | undefined): string {
-  if (ms === undefined) return "";
-  return ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`;
 }
 
 function formatUsage(usage: Usage | undefined): string {
@@ -41,7 +37,7 @@ export function summaryLine(job: string, result: BatchResult | JobResult): strin
   return [
     `job ${job}`,
     result.status,
-    formatMs(result.ms),
+    formatDuration(result.ms),
     formatUsage(result.usage),
     // No tokens, no cost: `$0.0000` would only say nothing was asked.
     result.cost !== undefined && result.usage.total > 0 ? formatCost(result.cost) : "",
@@ -77,7 +73,9 @@ export function describeEvent(body: EventBody): Pick<Line, "text" | "state"> | u
     case "task.done":
       return {
         state: "done",
-        text: ["done", formatMs(body.ms), formatUsage(body.usage)].filter(Boolean).join(" · "),
+        text: ["done", formatDuration(body.ms), formatUsage(body.usage)]
+          .filter(Boolean)
+          .join(" · "),
       };
     case "task.failed":
       return { state: "failed", text: `failed: ${body.error}` };
@@ -293,6 +291,13 @@ export class HumanReporter implements Reporter {
 
   close(): void {
     this.stopSpinner();
+  }
+
+  show(view: View): void {
+    this.stopSpinner();
+    this.streams.stdout.write(
+      this.quiet ? view.quiet.map((line) => `${line}\n`).join("") : view.human,
+    );
   }
 
   private jobText(result: JobResult): string {

@@ -1,34 +1,28 @@
-import type { BadInputResult, BatchResult, JobResult } from "../../services/types.js";
 import type { OutputMode } from "../config.js";
 import { makeEvent, type EventBody } from "./events.js";
 import { HumanReporter } from "./human.js";
 import type { Terminal } from "./terminal.js";
+import type { FinalResult, Reporter, Streams, View } from "./types.js";
 
-export type FinalResult = JobResult | BatchResult;
-
-/** Everything a command shows goes through one of these: results on stdout, progress on stderr. */
-export interface Reporter {
-  /** A job event, as it happens. */
-  event(job: string, body: EventBody): void;
-  /** A note for people (never for machines): which job, where to look. */
-  note(line: string): void;
-  /** The final result. */
-  result(result: FinalResult): void;
-  /** Bad inputs refused before submission, shown in input order with the results. */
-  close(): void;
+/** `--json` documents: one compact JSON document, for every command (SPEC: "Output of every command"). */
+function jsonText(value: unknown): string {
+  return `${JSON.stringify(value)}\n`;
 }
 
-export interface Streams {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
+/** `--ndjson` lines: one compact object each. */
+function ndjsonText(values: unknown[]): string {
+  return values.map((value) => `${JSON.stringify(value)}\n`).join("");
 }
 
 class NdjsonReporter implements Reporter {
   constructor(private readonly streams: Streams) {}
   event(job: string, body: EventBody): void {
-    this.streams.stdout.write(`${JSON.stringify(makeEvent(job, body))}\n`);
+    this.streams.stdout.write(ndjsonText([makeEvent(job, body)]));
   }
   note(): void {}
+  show(view: View): void {
+    this.streams.stdout.write(ndjsonText(view.ndjson ?? [view.json]));
+  }
   result(result: FinalResult): void {
     const cost = result.cost !== undefined ? { cost: result.cost } : {};
     const body: EventBody =
@@ -64,7 +58,10 @@ class JsonReporter implements Reporter {
   event(): void {}
   note(): void {}
   result(result: FinalResult): void {
-    this.streams.stdout.write(`${JSON.stringify(jsonOf(result), null, 2)}\n`);
+    this.streams.stdout.write(jsonText(jsonOf(result)));
+  }
+  show(view: View): void {
+    this.streams.stdout.write(jsonText(view.json));
   }
   close(): void {}
 }
@@ -79,5 +76,3 @@ export function createReporter(opts: {
   if (opts.mode === "json") return new JsonReporter(opts.streams);
   return new HumanReporter(opts.streams, opts.terminal, opts.quiet);
 }
-
-export type { BadInputResult };

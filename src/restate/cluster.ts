@@ -4,26 +4,24 @@
  * Everything lives under `$PAGENT_HOME/cluster/`.
  */
 import { execFile, spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import lockfile from "proper-lockfile";
 import { UnavailableError, UsageError } from "../errors.js";
-import { grantsPath } from "../grants.js";
 import { AdminClient } from "./admin.js";
-import { ensureIdentityKey } from "./identity.js";
 import {
   endpointHealthy,
-  keyFingerprint,
-  makePrivateDir,
+  ensureEndpoint,
+  forgetIfNotOurs,
   registerEndpoint,
-  ownEndpoint,
   resumeStuckInvocations,
-  runningInvocations,
-  SERVICE_NAMES,
-  startEndpoint,
-  type EmbeddedState,
-} from "./runtime.js";
+  endpointSpec,
+  type EndpointRecord,
+  type EndpointSettings,
+} from "./endpoint-process.js";
+import { ensureIdentityKey } from "./identity.js";
+import { retryAdmin } from "./retry.js";
+import { SERVICE_NAMES } from "./runtime.js";
 import {
   checkSocketPath,
   freePort,
@@ -34,6 +32,7 @@ import {
   verifyOwnProcess,
   type ServerSockets,
 } from "./server.js";
+import { makePrivateDir, readStateFile, withStateLock, writeStateFile } from "./state-file.js";
 import { unixTarget } from "./transport.js";
 
 export const CLUSTER_NAME = "pagent-local";
@@ -65,7 +64,7 @@ export interface ClusterState {
   replication: number;
   nodes: ClusterNode[];
   endpointPort: number;
-  endpoint?: EmbeddedState["endpoint"];
+  endpoint?: EndpointRecord;
 }
 
 export function clusterPaths(home: string) {
@@ -156,40 +155,23 @@ request-identity-private-key-pem-file = ${toml(identityKeyFile)}
 
 /** The remembered cluster; a pid that is no longer the process pagent started reads as 0 (stopped). */
 export function readClusterState(home: string): ClusterState | undefined {
-  let state: ClusterState;
-  try {
-    state = JSON.parse(readFileSync(clusterPaths(home).state, "utf8")) as ClusterState;
-  } catch {
-    return undefined;
-  }
+  const state = readStateFile<ClusterState>(clusterPaths(home).state);
+  if (!state) return undefined;
   for (const node of state.nodes) {
     const args = ["restate-server", clusterPaths(home).config(node.name)];
     if (!verifyOwnProcess(node.pid, { startTime: node.startTime, args })) node.pid = 0;
   }
-  const endpoint = state.endpoint;
-  if (endpoint && !verifyOwnProcess(endpoint.pid, ownEndpoint(endpoint.startTime)))
-    endpoint.pid = 0;
+  forgetIfNotOurs(state.endpoint);
   return state;
 }
 
 function writeClusterState(home: string, state: ClusterState): void {
-  const file = clusterPaths(home).state;
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+  writeStateFile(clusterPaths(home).state, state);
 }
 
-async function withClusterLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
-  makePrivateDir(home);
-  const release = await lockfile.lock(home, {
-    lockfilePath: clusterPaths(home).lock,
-    retries: { retries: 1200, minTimeout: 50, maxTimeout: 100, factor: 1 },
-    stale: 30_000,
-  });
-  try {
-    return await fn();
-  } finally {
-    await release();
-  }
+/** Only one command at a time starts or stops the cluster. */
+function withClusterLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
+  return withStateLock(home, clusterPaths(home).lock, fn);
 }
 
 async function newClusterState(home: string, nodes: number): Promise<ClusterState> {
@@ -391,19 +373,6 @@ function logTail(file: string, lines = 5): string {
   }
 }
 
-/** Tries `op` again while it fails with UnavailableError (a partition moving between nodes), up to `timeoutMs`. */
-async function retrying<T>(op: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await op();
-    } catch (error) {
-      if (!(error instanceof UnavailableError) || Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
 /** Which node leads each partition and which nodes hold it, and who is alive: what moves while a cluster settles. */
 function layout(view: ClusterView): string {
   const alive = view.nodes
@@ -469,13 +438,9 @@ async function waitForCluster(
   );
 }
 
-export interface ClusterUpOptions {
-  home: string;
+export interface ClusterUpOptions extends EndpointSettings {
   /** Size of a new cluster; an existing one keeps its size. */
   nodes?: number;
-  apiKey?: string;
-  secretEnv?: Record<string, string>;
-  version: string;
   timeoutMs?: number;
   progress?: (line: string) => void;
 }
@@ -550,49 +515,27 @@ async function ensureClusterEndpoint(
   progress: (line: string) => void,
 ): Promise<{ endpointStarted: boolean; registered: boolean }> {
   const paths = clusterPaths(options.home);
-  const fingerprint = keyFingerprint(options.apiKey, options.secretEnv);
   const admins = state.nodes.map((n) => nodeAdmin(n, 5000));
   const admin = admins[0]!;
-  const current = state.endpoint;
-  const running = current !== undefined && isAlive(current.pid);
-  // A busy machine may keep one health check waiting: ask twice before calling it dead.
-  const healthy =
-    running &&
-    ((await endpointHealthy(current.port, 2000)) || (await endpointHealthy(current.port, 2000)));
-  const stale =
-    current &&
-    (current.keyFingerprint !== fingerprint ||
-      current.version !== options.version ||
-      current.identityKey !== identityKey);
-  if (running && healthy && stale) {
-    const busy = await retrying(() => runningInvocations(admin));
-    if (busy > 0) {
-      throw new UnavailableError(
-        `the cluster's pagent endpoint was started with a different OPENAI_API_KEY or pagent version and ${busy} job(s) are still running on it; wait for them or run \`pagent cluster down\` first`,
-      );
-    }
-  }
-  // One endpoint per cluster: a stale or hung one goes before another takes its port.
-  if (running && (stale || !healthy)) await stopProcess(current.pid, 10_000);
-  let endpointStarted = false;
   const previousPort = state.endpointPort;
-  if (!healthy || stale) {
-    const endpoint = await startEndpoint({
-      previousPort: state.endpointPort,
-      apiKey: options.apiKey,
-      identityKey,
-      ...(options.secretEnv ? { secretEnv: options.secretEnv } : {}),
-      logFile: paths.endpointLog,
-      grantsFile: grantsPath(options.home),
-      version: options.version,
-      onSpawned: (record) => {
+  // One endpoint per cluster: a stale or hung one goes before another takes its port.
+  const { endpoint, started: endpointStarted } = await ensureEndpoint(
+    endpointSpec(options, identityKey, paths.endpointLog),
+    {
+      current: state.endpoint,
+      port: previousPort,
+      admin,
+      owner: { name: "the cluster's pagent endpoint", stop: "pagent cluster down" },
+      record: (record) => {
         // Recorded at once, so `cluster down` finds it even if this command dies now.
         state.endpoint = record;
         state.endpointPort = record.port;
         writeClusterState(options.home, state);
       },
-    });
-    endpointStarted = true;
+      notice: progress,
+    },
+  );
+  if (endpointStarted) {
     progress(
       `started the pagent endpoint on http://${HOST}:${endpoint.port} (pid ${endpoint.pid})`,
     );
@@ -604,7 +547,7 @@ async function ensureClusterEndpoint(
   let registered = false;
   if (endpointStarted || (await missing(admin))) {
     // Registered once, through one node: the registration is cluster metadata, replicated to all.
-    await retrying(() => registerEndpoint(admin, state.endpointPort, previousPort));
+    await retryAdmin(() => registerEndpoint(admin, state.endpointPort, previousPort));
     registered = true;
     progress(`registered the endpoint through ${nodeUrls(state.nodes[0]!).adminUrl}`);
   }
@@ -615,7 +558,7 @@ async function ensureClusterEndpoint(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  if (endpointStarted) await retrying(() => resumeStuckInvocations(admin));
+  if (endpointStarted) await retryAdmin(() => resumeStuckInvocations(admin));
   return { endpointStarted, registered };
 }
 

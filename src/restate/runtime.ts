@@ -1,26 +1,10 @@
-import { createHash } from "node:crypto";
-import { spawn } from "node:child_process";
-import {
-  chmodSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  closeSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import http2 from "node:http2";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import lockfile from "proper-lockfile";
 import { emptyGrants, fixedGrants, mergeGrants, type Asked } from "../../services/capabilities.js";
-import { JOB_SERVICE, SERVICE_NAMES } from "../../services/types.js";
+import { SERVICE_NAMES } from "../../services/types.js";
 import { UnavailableError, UsageError } from "../errors.js";
-import { grantsPath } from "../grants.js";
-import { AdminClient, sqlString } from "./admin.js";
+import { AdminClient } from "./admin.js";
 import {
   diskTrouble,
   diskTroubleMessage,
@@ -29,11 +13,24 @@ import {
   type DiskTrouble,
 } from "./disk.js";
 import { hostEndpoint } from "./endpoint.js";
+import {
+  endpointHealthy,
+  ensureEndpoint,
+  findRunningEndpoint,
+  forgetIfNotOurs,
+  keyFingerprint,
+  registerEndpoint,
+  resumeStuckInvocations,
+  startEndpoint,
+  endpointSpec,
+  type EndpointRecord,
+  type EndpointSettings,
+} from "./endpoint-process.js";
 import { ensureIdentityKey, readPublicKey } from "./identity.js";
 import { argValue, findOwnProcesses } from "./processes.js";
+import { retryAdmin, retryWhileUnavailable } from "./retry.js";
 import {
   checkSocketPaths,
-  freePort,
   isAlive,
   portIsFree,
   processStartTime,
@@ -47,20 +44,16 @@ import {
   type ServerOptions,
   type ServerTargets,
 } from "./server.js";
+import { makePrivateDir, readStateFile, withStateLock, writeStateFile } from "./state-file.js";
 import { targetOf, type HttpTarget } from "./transport.js";
 
 export type RuntimeMode = "embedded" | "ephemeral" | "connect";
 
-export interface RuntimeOptions {
+/** `home` ($PAGENT_HOME) holds the state, data and logs of the embedded server. */
+export interface RuntimeOptions extends EndpointSettings {
   mode: RuntimeMode;
-  /** $PAGENT_HOME: state, data and logs of the embedded server. */
-  home: string;
   ingressUrls: string[];
   adminUrls: string[];
-  apiKey?: string;
-  /** Other variables the endpoint reads for jobs (profiles' keys, `${VAR}` of headers), by name. */
-  secretEnv?: Record<string, string>;
-  version: string;
   /** What the command's job uses; the in-process endpoint of --ephemeral is granted just that. */
   grants?: Asked;
   /** Tells the user something they did not ask for happened (one stderr line). */
@@ -88,20 +81,8 @@ export interface EmbeddedState {
    * see processStartTime; with the command line it proves a pid is still ours.
    */
   server?: { pid: number; startedAt: string; startTime?: number };
-  endpoint?: {
-    pid: number;
-    startTime?: number;
-    port: number;
-    keyFingerprint: string;
-    version: string;
-    /** The request identity key it accepts (`publickeyv1_…`). */
-    identityKey?: string;
-    startedAt: string;
-  };
+  endpoint?: EndpointRecord;
 }
-
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-export const CLI_ENTRY = path.join(PACKAGE_ROOT, "bin", "pagent.js");
 
 export { SERVICE_NAMES };
 
@@ -121,15 +102,6 @@ export function embeddedPaths(home: string) {
   };
 }
 
-/**
- * A directory only the user can enter: the embedded server's sockets, data and logs live below it,
- * so no other local user can reach or read them (a home made by an older pagent is tightened too).
- */
-export function makePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-}
-
 /** The command that opens the UI of a server only the user's own CLI can reach. */
 export function privateUi(invocationId?: string): string {
   return invocationId ? `pagent ui ${invocationId}` : "pagent ui";
@@ -138,37 +110,14 @@ export function privateUi(invocationId?: string): string {
 const privateUiHint: Runtime["ui"] = (invocationId) => `run \`${privateUi(invocationId)}\``;
 
 /**
- * Tells endpoints started with different credentials apart without keeping a key anywhere: the key
- * and every named secret variable (the same as before for the key alone).
- */
-export function keyFingerprint(
-  apiKey: string | undefined,
-  secretEnv: Record<string, string> = {},
-): string {
-  const named = Object.keys(secretEnv)
-    .sort()
-    .map((name) => `\n${name}=${secretEnv[name]}`);
-  return createHash("sha256")
-    .update(`pagent:${apiKey ?? ""}${named.join("")}`)
-    .digest("hex")
-    .slice(0, 16);
-}
-
-/**
  * The remembered state, with every pid that is no longer the process pagent started set to 0 (not
  * running): everything downstream that checks or signals a pid only ever sees our own processes.
  */
 export function readEmbeddedState(home: string): EmbeddedState {
-  let state: EmbeddedState;
-  try {
-    state = JSON.parse(readFileSync(embeddedPaths(home).state, "utf8")) as EmbeddedState;
-  } catch {
-    return {};
-  }
-  const { server, endpoint } = state;
+  const state = readStateFile<EmbeddedState>(embeddedPaths(home).state) ?? {};
+  const { server } = state;
   if (server && !verifyOwnProcess(server.pid, ownServer(home, server.startTime))) server.pid = 0;
-  if (endpoint && !verifyOwnProcess(endpoint.pid, ownEndpoint(endpoint.startTime)))
-    endpoint.pid = 0;
+  forgetIfNotOurs(state.endpoint);
   return state;
 }
 
@@ -176,14 +125,6 @@ export function readEmbeddedState(home: string): EmbeddedState {
 function ownServer(home: string, startTime: number | undefined): ExpectedProcess {
   return { startTime, args: ["restate-server", embeddedPaths(home).data] };
 }
-
-/** A `pagent serve` endpoint started by pagent. */
-export function ownEndpoint(startTime: number | undefined): ExpectedProcess {
-  return { startTime, args: ["pagent.js", "serve"] };
-}
-
-/** Set on the endpoint pagent spawns: its build id, so an endpoint found without the state file is known. */
-const ENDPOINT_BUILD_ENV = "PAGENT_ENDPOINT_BUILD";
 
 /**
  * The state file, completed with what runs for this home though the file does not know it (deleted,
@@ -203,104 +144,18 @@ export function liveEmbeddedState(home: string): EmbeddedState {
     if (server) state.server = { pid: server.pid, startedAt: "unknown (found running)" };
   }
   const identityKey = isAlive(state.endpoint?.pid) ? undefined : readPublicKey(paths.identityKey);
-  if (identityKey) {
-    const [endpoint] = findOwnProcesses(
-      (argv) => argv.includes("serve") && argValue(argv, "--identity-key") === identityKey,
-    );
-    const port = Number(endpoint && argValue(endpoint.argv, "--port"));
-    if (endpoint && port > 0) {
-      state.endpoint = {
-        pid: endpoint.pid,
-        port,
-        keyFingerprint: keyFingerprint(endpoint.env.OPENAI_API_KEY),
-        version: endpoint.env[ENDPOINT_BUILD_ENV] ?? "unknown",
-        identityKey,
-        startedAt: "unknown (found running)",
-      };
-    }
-  }
+  const endpoint = identityKey && findRunningEndpoint(identityKey);
+  if (endpoint) state.endpoint = endpoint;
   return state;
 }
 
 function writeEmbeddedState(home: string, state: EmbeddedState): void {
-  const file = embeddedPaths(home).state;
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
-  // rename is atomic: a concurrent reader sees the old or the new state, never half of one.
-  renameSync(`${file}.tmp`, file);
+  writeStateFile(embeddedPaths(home).state, state);
 }
 
-export async function endpointHealthy(port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    const timer = setTimeout(() => {
-      session.destroy();
-      resolve(false);
-    }, timeoutMs);
-    session.on("error", () => {
-      clearTimeout(timer);
-      session.destroy();
-      resolve(false);
-    });
-    const req = session.request({ ":path": "/health" });
-    req.on("response", (headers) => {
-      clearTimeout(timer);
-      resolve(headers[":status"] === 200);
-      session.close();
-    });
-    req.on("error", () => undefined);
-    req.end();
-  });
-}
-
-/** Waits until a spawned `pagent serve` answers on its port; fails early if it exits. */
-async function waitForEndpoint(port: number, pid: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isAlive(pid))
-      throw new UnavailableError("the pagent endpoint exited while starting; see its log");
-    if (await endpointHealthy(port, 500)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new UnavailableError(
-    `the pagent endpoint did not answer on port ${port} within ${timeoutMs} ms`,
-  );
-}
-
-/**
- * Jobs of pagent that are not finished, counted from Restate's invocation table. A finished job's
- * delayed `expire` call waits as 'scheduled' for days; it is no running job.
- */
-export async function runningInvocations(admin: AdminClient): Promise<number> {
-  const rows = await admin.query<{ n: number }>(
-    `SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = ${sqlString(JOB_SERVICE)} AND status NOT IN ('completed', 'scheduled')`,
-  );
-  return Number(rows[0]?.n ?? 0);
-}
-
-/**
- * An endpoint that comes back finds its invocations waiting for a backoff tick (up to a minute) or
- * paused; resuming them now makes recovery immediate.
- */
-export async function resumeStuckInvocations(admin: AdminClient): Promise<number> {
-  const rows = await admin.query<{ id: string }>(
-    `SELECT id FROM sys_invocation WHERE target_service_name IN (${SERVICE_NAMES.map(sqlString).join(", ")}) AND status IN ('backing-off', 'paused')`,
-  );
-  const results = await Promise.all(rows.map((row) => admin.resume(row.id)));
-  return results.filter(Boolean).length;
-}
-
-async function withLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
-  makePrivateDir(home);
-  const release = await lockfile.lock(home, {
-    lockfilePath: path.join(home, "runtime.lock"),
-    retries: { retries: 600, minTimeout: 50, maxTimeout: 100, factor: 1 },
-    stale: 10_000,
-  });
-  try {
-    return await fn();
-  } finally {
-    await release();
-  }
+/** Only one command at a time starts or stops the embedded server and endpoint. */
+function withLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
+  return withStateLock(home, path.join(home, "runtime.lock"), fn);
 }
 
 /** Starts what is missing of the embedded server and endpoint, under a lock so two commands start one. */
@@ -320,6 +175,12 @@ export async function ensureEmbedded(
     const state = liveEmbeddedState(options.home);
     makePrivateDir(paths.logs);
     const identityKey = ensureIdentityKey(paths.identityKey);
+    const spec = endpointSpec(options, identityKey, paths.endpointLog);
+    // Remembered as soon as it is spawned: `server stop` finds it even if this command dies now.
+    const record = (endpoint: EndpointRecord) => {
+      state.endpoint = endpoint;
+      writeEmbeddedState(options.home, state);
+    };
     let restarted = false;
     let moved = false;
     const serverOptions = {
@@ -347,16 +208,12 @@ export async function ensureEmbedded(
         // Another process took the endpoint's port while everything was stopped. Running jobs are
         // pinned to that address: move them to a new endpoint before any of them runs again, so
         // that process receives nothing (#13.5).
-        state.endpoint = await startEndpoint({
+        const next = await startEndpoint({
+          ...spec,
           previousPort: previous.port,
-          apiKey: options.apiKey,
-          identityKey,
-          logFile: paths.endpointLog,
-          grantsFile: grantsPath(options.home),
-          version: options.version,
+          onSpawned: record,
         });
-        writeEmbeddedState(options.home, state);
-        await moveDeploymentsWhileIdle(serverOptions, previous.port, state.endpoint.port);
+        await moveDeploymentsWhileIdle(serverOptions, previous.port, next.port);
         moved = true;
       }
       const child = spawnServer({ ...serverOptions, detached: true });
@@ -377,49 +234,23 @@ export async function ensureEmbedded(
       restarted = true;
     }
     const admin = targets.admin;
-    const endpoint = state.endpoint;
-    const endpointUp = endpoint && isAlive(endpoint.pid) && (await endpointHealthy(endpoint.port));
-    const stale =
-      endpoint &&
-      (endpoint.keyFingerprint !== fingerprint ||
-        endpoint.version !== options.version ||
-        endpoint.identityKey !== identityKey);
-    if (endpointUp && stale) {
-      const busy = await runningInvocations(admin);
-      if (busy > 0) {
-        throw new UnavailableError(
-          `the running pagent endpoint was started with a different OPENAI_API_KEY (or provider key) or pagent version and ${busy} job(s) are still running on it; wait for them (pagent jobs) or run \`pagent server stop\` first`,
-        );
-      }
-      await stopProcess(endpoint.pid, 10_000);
-    }
-    if (endpointUp && stale) {
-      options.notice?.(
-        `restarting the background endpoint: it was started ${
-          endpoint.keyFingerprint !== fingerprint
-            ? "with a different OPENAI_API_KEY"
-            : `by another pagent install or build (${endpoint.version}, this is ${options.version})`
-        }`,
-      );
-    }
-    if (!endpointUp || stale) {
-      state.endpoint = await startEndpoint({
-        previousPort: endpoint?.port,
-        apiKey: options.apiKey,
-        identityKey,
-        ...(options.secretEnv ? { secretEnv: options.secretEnv } : {}),
-        logFile: paths.endpointLog,
-        grantsFile: grantsPath(options.home),
-        version: options.version,
-      });
-      writeEmbeddedState(options.home, state);
-      await registerEndpoint(admin, state.endpoint.port, endpoint?.port);
+    const previousPort = state.endpoint?.port;
+    const { endpoint, started } = await ensureEndpoint(spec, {
+      current: state.endpoint,
+      port: previousPort,
+      admin,
+      owner: { name: "the running pagent endpoint", stop: "pagent server stop" },
+      record,
+      ...(options.notice ? { notice: options.notice } : {}),
+    });
+    if (started) {
+      await retryAdmin(() => registerEndpoint(admin, endpoint.port, previousPort));
       restarted = true;
     } else if (moved) {
       // The moved deployment kept the old endpoint's services; the new endpoint's replace them.
-      await registerEndpoint(admin, state.endpoint!.port, undefined);
+      await retryAdmin(() => registerEndpoint(admin, endpoint.port, undefined));
     }
-    if (restarted) await resumeStuckInvocations(admin);
+    if (restarted) await retryAdmin(() => resumeStuckInvocations(admin));
     return state as EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>;
   });
 }
@@ -442,8 +273,6 @@ async function embeddedReady(
   return serverOk && endpointOk;
 }
 
-type EndpointRecord = NonNullable<EmbeddedState["endpoint"]>;
-
 /**
  * Moves the deployment at `fromPort` to `toPort` with restate-server running as admin and metadata
  * server only: without its worker role no invocation runs, so nothing is sent to the old address
@@ -456,27 +285,27 @@ async function moveDeploymentsWhileIdle(
 ): Promise<void> {
   const child = spawnServer({ ...server, detached: false, roles: ["admin", "metadata-server"] });
   const { admin } = socketTargets(server.dataDir);
-  const deadline = Date.now() + 30_000;
   try {
-    for (;;) {
-      if (child.exitCode !== null) {
-        throw new UnavailableError(
-          `restate-server exited with code ${child.exitCode} while moving the endpoint; see ${server.logFile}`,
-        );
-      }
-      try {
-        if (await admin.healthy(500)) {
-          await admin.moveDeployments(`http://127.0.0.1:${fromPort}`, `http://127.0.0.1:${toPort}`);
-          return;
+    await retryWhileUnavailable(
+      async () => {
+        if (!(await admin.healthy(500))) {
+          throw new UnavailableError("restate-server did not answer while moving the endpoint");
         }
-      } catch (error) {
-        if (!(error instanceof UnavailableError) || Date.now() > deadline) throw error;
-      }
-      if (Date.now() > deadline) {
-        throw new UnavailableError("restate-server did not answer while moving the endpoint");
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+        await admin.moveDeployments(`http://127.0.0.1:${fromPort}`, `http://127.0.0.1:${toPort}`);
+      },
+      { timeoutMs: 30_000 },
+      {
+        beforeRetry: () =>
+          child.exitCode === null
+            ? Promise.resolve()
+            : Promise.reject(
+                new UnavailableError(
+                  `restate-server exited with code ${child.exitCode} while moving the endpoint; see ${server.logFile}`,
+                ),
+              ),
+        pauseMs: 100,
+      },
+    );
   } finally {
     const exited = new Promise((r) => child.once("exit", r));
     if (child.exitCode === null) {
@@ -484,100 +313,6 @@ async function moveDeploymentsWhileIdle(
       await exited;
     }
   }
-}
-
-/**
- * Registers the endpoint on `port`. When it had to leave `previousPort` (another process took it),
- * the deployment at the old address is moved first: Restate pins invocations to their deployment,
- * so without the move running jobs would wait for ever on the old port, and whatever holds it would
- * receive their requests.
- */
-export async function registerEndpoint(
-  admin: AdminClient,
-  port: number,
-  previousPort: number | undefined,
-): Promise<void> {
-  const uri = `http://127.0.0.1:${port}`;
-  if (previousPort !== undefined && previousPort !== port) {
-    await admin.moveDeployments(`http://127.0.0.1:${previousPort}`, uri);
-  }
-  await admin.register(uri);
-}
-
-/**
- * Starts `pagent serve` on the port it had before, or on a free one if that is taken: Restate pins
- * invocations to the endpoint's URI, so only a stable port lets old invocations resume. `onSpawned`
- * sees the record before the endpoint answers, so a caller can remember the pid even if it dies now.
- */
-export async function startEndpoint(options: {
-  previousPort: number | undefined;
-  apiKey: string | undefined;
-  /** The only request identity the endpoint accepts: its Restate's (`publickeyv1_…`). */
-  identityKey: string;
-  /** Variables the config's provider profiles and headers name (keys among them). */
-  secretEnv?: Record<string, string>;
-  logFile: string;
-  /** The user's grants file (src/grants.ts), which the endpoint reads again whenever it changes. */
-  grantsFile: string;
-  version: string;
-  onSpawned?: (record: EndpointRecord) => void;
-}): Promise<EndpointRecord> {
-  let port = options.previousPort;
-  if (!port || !(await portIsFree(port))) port = await freePort();
-  const pid = spawnEndpointProcess({ ...options, port });
-  const record: EndpointRecord = {
-    pid,
-    startTime: processStartTime(pid),
-    port,
-    keyFingerprint: keyFingerprint(options.apiKey, options.secretEnv),
-    version: options.version,
-    identityKey: options.identityKey,
-    startedAt: new Date().toISOString(),
-  };
-  options.onSpawned?.(record);
-  await waitForEndpoint(port, pid);
-  return record;
-}
-
-/** Starts `pagent serve` on loopback, detached, logging to `logFile`; returns its pid. */
-function spawnEndpointProcess(options: {
-  port: number;
-  apiKey: string | undefined;
-  secretEnv?: Record<string, string>;
-  identityKey: string;
-  logFile: string;
-  grantsFile: string;
-  version: string;
-}): number {
-  const log = openSync(options.logFile, "a", 0o600);
-  // Identity keys of the caller's environment would let another Restate in: ours is the only one.
-  const { OPENAI_API_KEY: _inherited, RESTATE_IDENTITY_KEYS: _keys, ...env } = process.env;
-  const args = [
-    "serve",
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(options.port),
-    // Public, so argv is fine: only requests signed by our restate-server are served.
-    "--identity-key",
-    options.identityKey,
-    "--grants",
-    options.grantsFile,
-  ];
-  const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
-    detached: true,
-    stdio: ["ignore", log, log],
-    // Keys reach the endpoint through its environment only: never argv, files or logs.
-    env: {
-      ...env,
-      ...options.secretEnv,
-      ...(options.apiKey ? { OPENAI_API_KEY: options.apiKey } : {}),
-      [ENDPOINT_BUILD_ENV]: options.version,
-    },
-  });
-  closeSync(log);
-  child.unref();
-  return child.pid!;
 }
 
 /** Stops the embedded endpoint and server; their data stays. */
@@ -743,21 +478,17 @@ function deriveAdminUrl(ingressUrl: string): string {
  * unreachable or a cluster is moving partition leaders, recovers (restarts the embedded server, or
  * moves to the next node) and tries again, for up to `timeoutMs`.
  */
-export async function withRecovery<T>(
+export function withRecovery<T>(
   runtime: Pick<Runtime, "recover">,
   op: () => Promise<T>,
   timeoutMs = 30_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await op();
-    } catch (error) {
-      if (!(error instanceof UnavailableError) || Date.now() > deadline) throw error;
-      await runtime.recover().catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  return retryWhileUnavailable(
+    op,
+    { timeoutMs },
+    // A recovery that fails now (a cluster node still starting) may succeed on a later try.
+    { beforeRetry: () => runtime.recover().catch(() => undefined), pauseMs: 200 },
+  );
 }
 
 /** Opens the runtime a command runs against: embedded (default), ephemeral or connect. */

@@ -1,10 +1,9 @@
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { parseNdjson, runCli, type CliOptions, type CliResult } from "../helpers/cli.js";
-import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
+import type { FakeOpenAI } from "../helpers/fake-openai.js";
 import {
   analysisOf,
   analysisOfSystem,
@@ -15,53 +14,29 @@ import {
   overlaps,
   schemaAnswer,
 } from "../helpers/request-log.js";
-import {
-  startRestate,
-  startServeProcess,
-  type TestEndpoint,
-  type TestRestate,
-} from "../helpers/restate.js";
+import type { TestRestate } from "../helpers/restate.js";
+import { useConnectedStack } from "../helpers/stack.js";
 
 let restate: TestRestate;
-let endpoint: TestEndpoint;
 let fake: FakeOpenAI;
 let dir: string;
 
-beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), "pagent-analyze-e2e-"));
-  restate = await startRestate();
-  fake = await startFakeOpenAI();
-  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-test-key" }, [
-    "--allow-base-url",
-    fake.baseUrl,
-  ]);
-}, 90_000);
-
-afterAll(async () => {
-  await endpoint?.[Symbol.asyncDispose]();
-  await restate?.stop();
-  await fake?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-beforeEach(() => {
-  fake.reset();
-  fake.setResponder((req) => schemaAnswer(req));
+const stack = useConnectedStack({
+  name: "analyze",
+  serveEnv: { OPENAI_API_KEY: "sk-test-key" },
+  respond: schemaAnswer,
+  startTimeoutMs: 90_000,
+  started: (parts) => ({ restate, fake, dir } = parts),
 });
 
 const BUILTINS = ["sentiment", "key-points", "summary"];
 
 /** Connect-mode flags for the test's Restate server. */
-function connect(): string[] {
-  return ["--restate-url", restate.ingressUrl, "--admin-url", restate.adminUrl];
-}
+const connect = (): string[] => stack.connectFlags;
 
 /** `pagent analyze ARGS` against the fake model, in connect mode. */
 function analyze(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  return runCli(["analyze", ...args, "--model", "fake", "--base-url", fake.baseUrl, ...connect()], {
-    timeoutMs: 120_000,
-    ...options,
-  });
+  return stack.cli(["analyze", ...args, "--model", "fake", "--base-url", fake.baseUrl], options);
 }
 
 let unique = 0;

@@ -8,20 +8,14 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseNdjson, runCli, type CliOptions, type CliResult } from "../helpers/cli.js";
-import {
-  startFakeOpenAI,
-  type FakeOpenAI,
-  type FakeReply,
-  type FakeRequest,
-  type FakeResponder,
-  type FakeToolCall,
+import type {
+  FakeOpenAI,
+  FakeReply,
+  FakeRequest,
+  FakeResponder,
+  FakeToolCall,
 } from "../helpers/fake-openai.js";
-import {
-  startRestate,
-  startServeProcess,
-  type TestEndpoint,
-  type TestRestate,
-} from "../helpers/restate.js";
+import { useConnectedStack } from "../helpers/stack.js";
 import { startToolServer, type ToolServer } from "../helpers/tool-server.js";
 
 interface Usage {
@@ -47,8 +41,6 @@ interface AskJson {
 
 type Event = Record<string, unknown> & { type: string; job: string; v: number; ts: string };
 
-let restate: TestRestate;
-let endpoint: TestEndpoint;
 let fake: FakeOpenAI;
 let web: ToolServer;
 let workDir: string;
@@ -79,17 +71,11 @@ function messagesOf(index: number): Record<string, unknown>[] {
   return body?.messages ?? [];
 }
 
-function connectArgs(): string[] {
-  return ["--restate-url", restate.ingressUrl, "--admin-url", restate.adminUrl];
-}
+const connectArgs = (): string[] => stack.connectFlags;
 
 /** `pagent ask ARGS` against the fake model, in connect mode. */
 function ask(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  return runCli(["ask", ...args, "--model", "fake", "--base-url", fake.baseUrl, ...connectArgs()], {
-    timeoutMs: 120_000,
-    cwd: workDir,
-    ...options,
-  });
+  return stack.cli(["ask", ...args, "--model", "fake", "--base-url", fake.baseUrl], options);
 }
 
 function parseJson(res: CliResult): AskJson {
@@ -136,44 +122,39 @@ function writeToolsConfig(): void {
   );
 }
 
+// Before the stack: the endpoint is granted the tool server's address.
 beforeAll(async () => {
-  restate = await startRestate();
-  fake = await startFakeOpenAI({ latencyMs: 0 });
   web = await startToolServer();
-  workDir = realpathSync(mkdtempSync(path.join(tmpdir(), "pagent-ask-e2e-")));
-  writeToolsConfig();
+});
+afterAll(() => web?.close());
+
+const stack = useConnectedStack({
+  name: "ask",
+  fake: { latencyMs: 0 },
+  serveEnv: { OPENAI_API_KEY: "sk-test-key" },
+  beforeServe: ({ dir }) => {
+    workDir = dir;
+    writeToolsConfig();
+  },
   // What these tests' jobs use: the fake model, the tool server, directories under the temp dir and
   // the command tools of TOOLS_CONFIG run in workDir (the endpoint runs there with that config).
-  endpoint = await startServeProcess(
-    restate,
-    { OPENAI_API_KEY: "sk-test-key" },
-    [
-      "--allow-base-url",
-      fake.baseUrl,
-      "--allow-host",
-      web.hostPort,
-      "--allow-root",
-      realpathSync(tmpdir()),
-      "--config",
-      TOOLS_CONFIG,
-    ],
-    workDir,
-  );
-}, 120_000);
-
-afterAll(async () => {
-  await endpoint?.[Symbol.asyncDispose]();
-  await restate?.stop();
-  await fake?.close();
-  await web?.close();
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
+  grants: ({ fake }) => [
+    "--allow-base-url",
+    fake.baseUrl,
+    "--allow-host",
+    web.hostPort,
+    "--allow-root",
+    realpathSync(tmpdir()),
+    "--config",
+    TOOLS_CONFIG,
+  ],
+  inDir: true,
+  respond: () => ({ content: DEFAULT_ANSWER }),
+  startTimeoutMs: 120_000,
+  started: (parts) => ({ fake } = parts),
 });
 
-beforeEach(() => {
-  fake.reset();
-  fake.setResponder(() => ({ content: DEFAULT_ANSWER }));
-  web.reset();
-});
+beforeEach(() => web.reset());
 
 describe("pagent ask: parallel tools", () => {
   it("runs the tool calls of one turn in parallel", async () => {

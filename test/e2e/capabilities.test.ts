@@ -4,17 +4,9 @@
  * and requests sent straight to the ingress with fetch, as a local attacker would. Then embedded mode:
  * the user's own CLI grants what it uses, so switching --base-url needs no restart.
  */
-import {
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JOB_SERVICE } from "../../services/types.js";
@@ -22,12 +14,8 @@ import { sqlString } from "../../src/restate/admin.js";
 import { freePort } from "../../src/restate/server.js";
 import { runCli, spawnCli } from "../helpers/cli.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
-import {
-  startRestate,
-  startServeProcess,
-  type TestEndpoint,
-  type TestRestate,
-} from "../helpers/restate.js";
+import type { TestEndpoint, TestRestate } from "../helpers/restate.js";
+import { useConnectedStack } from "../helpers/stack.js";
 
 const KEY = "sk-caps-e2e-0123456789abcdef";
 const RETRY = { maxAttempts: 2, initialIntervalMs: 100, maxIntervalMs: 200, taskTimeoutMs: 5000 };
@@ -44,11 +32,6 @@ const foreignHits: { url?: string; headers: http.IncomingHttpHeaders }[] = [];
 const GRANTED_TOOL = { description: "say hello", argv: ["/bin/echo", "hello"] };
 
 beforeAll(async () => {
-  dir = realpathSync(mkdtempSync(path.join(tmpdir(), "pagent-caps-e2e-")));
-  writeFileSync(
-    path.join(dir, "pagent.config.json"),
-    JSON.stringify({ tools: { hello: GRANTED_TOOL } }),
-  );
   // The attacker's server: records every request it gets, answers nothing useful.
   foreign = http.createServer((req, res) => {
     foreignHits.push({ url: req.url, headers: req.headers });
@@ -56,22 +39,21 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => foreign.listen(0, "127.0.0.1", resolve));
   foreignUrl = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}/v1`;
-  restate = await startRestate();
-  fake = await startFakeOpenAI({ latencyMs: 0 });
-  endpoint = await startServeProcess(
-    restate,
-    { OPENAI_API_KEY: KEY },
-    ["--allow-base-url", fake.baseUrl],
-    dir,
-  );
-}, 120_000);
+});
+afterAll(() => new Promise((resolve) => foreign?.close(resolve)));
 
-afterAll(async () => {
-  await endpoint?.[Symbol.asyncDispose]();
-  await restate?.stop();
-  await fake?.close();
-  await new Promise((resolve) => foreign?.close(resolve));
-  if (dir) rmSync(dir, { recursive: true, force: true });
+useConnectedStack({
+  name: "caps",
+  fake: { latencyMs: 0 },
+  serveEnv: { OPENAI_API_KEY: KEY },
+  beforeServe: ({ dir }) =>
+    writeFileSync(
+      path.join(dir, "pagent.config.json"),
+      JSON.stringify({ tools: { hello: GRANTED_TOOL } }),
+    ),
+  inDir: true,
+  startTimeoutMs: 120_000,
+  started: (parts) => ({ dir, restate, endpoint, fake } = parts),
 });
 
 /** A request-response call through the ingress, as `curl -X POST` would make it. */

@@ -171,8 +171,8 @@ async function sigkill(name: string): Promise<number> {
 }
 
 /**
- * What the batch did to the LLM: every input answered, none asked more than twice, a repeat only
- * for a request in flight at the kill, and each result coming from one of its input's requests.
+ * What the batch did to the LLM: every input answered, a repeat only for a request in flight at
+ * the kill (or at a leadership move it caused), and each result coming from one of its input's requests.
  */
 function checkBatch(result: CliResult, files: string[], killedAt: number) {
   expect(result.code, result.stderr).toBe(0);
@@ -196,12 +196,14 @@ function checkBatch(result: CliResult, files: string[], killedAt: number) {
     );
   }
   for (const [input, entries] of byInput) {
-    expect(entries.length, input).toBeLessThanOrEqual(2);
     // A repeat is a request that had not finished (or only just) when the node died or when a
     // partition's leadership moved because of it: its result never reached the replicated log.
-    // A request finished well before the kill is never asked again.
-    if (entries.length > 1)
-      expect(entries[0]!.endedAt ?? Infinity).toBeGreaterThan(killedAt - 1000);
+    // Leadership can move more than once after a kill (two moves ~200 ms apart were seen), and each
+    // move repeats what is in flight then, so the count is not bounded by 2; what holds is that a
+    // request finished well before the kill is never asked again: every request that was followed
+    // by another for the same input was still running a second before the kill or later.
+    for (const superseded of entries.slice(0, -1))
+      expect(superseded.endedAt ?? Infinity, input).toBeGreaterThan(killedAt - 1000);
   }
   for (const [i, item] of items.entries()) {
     const text = readFileSync(files[i]!, "utf8");

@@ -472,6 +472,19 @@ describe("a full disk", () => {
       });
       expect(first.code, first.stderr).toBe(0);
 
+      const files = Array.from({ length: 6 }, (_, i) => {
+        const file = path.join(tmpdir(), `pagent-disk-${process.pid}-${i}.txt`);
+        writeFileSync(
+          file,
+          `${i} ${"the launch went well and the docs need work. ".repeat(20_000)}`,
+        );
+        return file;
+      });
+      // Submitted while there is space (a command that starts on a full disk exits 69 at once);
+      // the answers (1 MB each) come back after the disk is full, so journaling them hits it.
+      fake.setResponder(() => ({ json: { summary: "fine ".repeat(200_000) }, delayMs: 3000 }));
+      const cli = spawnCli(["analyze", ...files, ...only, ...model, "--json"], { env: env(home) });
+      await until(() => fake.inFlight() > 0, 30_000, "the batch's first requests");
       // Fill the disk to the last byte.
       const fd = openSync(filler, "w");
       const chunk = Buffer.alloc(1024 * 1024);
@@ -482,15 +495,6 @@ describe("a full disk", () => {
       } finally {
         closeSync(fd);
       }
-      const files = Array.from({ length: 6 }, (_, i) => {
-        const file = path.join(tmpdir(), `pagent-disk-${process.pid}-${i}.txt`);
-        writeFileSync(
-          file,
-          `${i} ${"the launch went well and the docs need work. ".repeat(20_000)}`,
-        );
-        return file;
-      });
-      const cli = spawnCli(["analyze", ...files, ...only, ...model, "--json"], { env: env(home) });
       await waitForLine(cli, /the disk of .* is full .*log: .*restate\.log\)/, 60_000);
 
       const status = await runCli(["server", "status", "--json"], { env: env(home) });

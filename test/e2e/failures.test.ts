@@ -3,25 +3,15 @@
  * rate limits (429 + Retry-After, --rpm), hung calls (--task-timeout), a whole-job --timeout, token
  * budgets and prices, malformed output, and an API key that must never leak anywhere.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseNdjson, REPO_ROOT, runCli, type CliOptions, type CliResult } from "../helpers/cli.js";
-import {
-  startFakeOpenAI,
-  type FakeLogEntry,
-  type FakeOpenAI,
-  type FakeReply,
-} from "../helpers/fake-openai.js";
+import type { FakeLogEntry, FakeOpenAI, FakeReply } from "../helpers/fake-openai.js";
 import { filesContaining, filesUnder, waitForExit } from "../helpers/procs.js";
 import { analysisOf, analysisOfSystem, inputOf, schemaAnswer } from "../helpers/request-log.js";
-import {
-  startRestate,
-  startServeProcess,
-  type TestEndpoint,
-  type TestRestate,
-} from "../helpers/restate.js";
+import type { TestEndpoint, TestRestate } from "../helpers/restate.js";
+import { useConnectedStack } from "../helpers/stack.js";
 
 const API_KEY = "sk-test-SECRET-123";
 const SECRET = "SECRET-123";
@@ -29,6 +19,8 @@ const SECRET = "SECRET-123";
 const HEADER_ENV = "PAGENT_TEST_GATEWAY_TOKEN";
 const HEADER_SECRET = "gw-HSECRET-456";
 const HEADER = `X-Gateway-Token: Bearer \${${HEADER_ENV}}`;
+/** The keys, in the endpoint's environment and in every CLI run's. */
+const KEY_ENV = { OPENAI_API_KEY: API_KEY, [HEADER_ENV]: HEADER_SECRET };
 
 let restate: TestRestate;
 let endpoint: TestEndpoint;
@@ -37,40 +29,31 @@ let dir: string;
 /** Every CLI output of this file, searched for the key at the end. */
 const outputs: { args: string[]; stdout: string; stderr: string }[] = [];
 
-beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), "pagent-failures-e2e-"));
-  restate = await startRestate();
+const stack = useConnectedStack({
+  name: "failures",
   // The key reaches the endpoint through its environment only.
-  fake = await startFakeOpenAI();
+  serveEnv: KEY_ENV,
   // Granted what the jobs use: the fake model, and the directory `ask` runs in (its default root).
-  endpoint = await startServeProcess(
-    restate,
-    { OPENAI_API_KEY: API_KEY, [HEADER_ENV]: HEADER_SECRET },
-    ["--allow-base-url", fake.baseUrl, "--allow-root", REPO_ROOT, "--header", HEADER],
-  );
-}, 90_000);
-
-afterAll(async () => {
-  await endpoint?.[Symbol.asyncDispose]();
-  await restate?.stop();
-  await fake?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  grants: ({ fake }) => [
+    "--allow-base-url",
+    fake.baseUrl,
+    "--allow-root",
+    REPO_ROOT,
+    "--header",
+    HEADER,
+  ],
+  respond: schemaAnswer,
+  startTimeoutMs: 90_000,
+  started: (parts) => ({ restate, endpoint, fake, dir } = parts),
 });
 
-beforeEach(() => {
-  fake.reset();
-  fake.setResponder((req) => schemaAnswer(req));
-});
-
-function connect(): string[] {
-  return ["--restate-url", restate.ingressUrl, "--admin-url", restate.adminUrl];
-}
+const connect = (): string[] => stack.connectFlags;
 
 async function cli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const res = await runCli(args, {
     timeoutMs: 120_000,
     ...options,
-    env: { OPENAI_API_KEY: API_KEY, [HEADER_ENV]: HEADER_SECRET, ...options.env },
+    env: { ...KEY_ENV, ...options.env },
   });
   outputs.push({ args, stdout: res.stdout, stderr: res.stderr });
   return res;
@@ -568,7 +551,7 @@ describe("secrets", () => {
     expect.soft(json?.stdout).toMatch(/Incorrect API key provided: \[redacted\]/);
     expect.soft(json?.stdout).toMatch(/X-Gateway-Token: \[redacted\]/);
     // The job records the header as written, the variable unexpanded.
-    expect.soft(json?.stdout).toContain(`"X-Gateway-Token": "Bearer \${${HEADER_ENV}}"`);
+    expect.soft(json?.stdout).toContain(`"X-Gateway-Token":"Bearer \${${HEADER_ENV}}"`);
     const status = await cli(["status", job, "--json", ...connect()]);
     const statusVerbose = await cli(["status", job, "--verbose", ...connect()]);
     expect(status.code, explain(status)).toBe(0);

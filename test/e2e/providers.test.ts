@@ -4,20 +4,14 @@
  * The endpoint and the CLI read one config file, so the endpoint grants exactly the profiles the
  * CLI names; each profile's key lives in its own variable, only in the endpoint's environment.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, type CliOptions, type CliResult } from "../helpers/cli.js";
-import { startFakeOpenAI, type FakeOpenAI, type FakeReply } from "../helpers/fake-openai.js";
+import type { FakeOpenAI, FakeReply } from "../helpers/fake-openai.js";
 import { startGateway, type Gateway } from "../helpers/gateway.js";
 import { inputOf, schemaAnswer } from "../helpers/request-log.js";
-import {
-  startRestate,
-  startServeProcess,
-  type TestEndpoint,
-  type TestRestate,
-} from "../helpers/restate.js";
+import { useConnectedStack } from "../helpers/stack.js";
 import { filesContaining } from "../helpers/procs.js";
 import { freePort } from "../../src/restate/server.js";
 
@@ -26,15 +20,13 @@ const UPSTREAM_KEY = "sk-upstream-UPSECRET-2";
 const KEYS = { PAGENT_TEST_AZURE_KEY: AZURE_KEY, PAGENT_TEST_UPSTREAM_KEY: UPSTREAM_KEY };
 const ONE = ["--analysis", "one=Say one thing about the text", "--only", "one"];
 
-let restate: TestRestate;
-let endpoint: TestEndpoint;
 let fake: FakeOpenAI;
+let gatewayStarted: Promise<Gateway>;
 let gateway: Gateway;
 let dir: string;
 
-beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), "pagent-providers-e2e-"));
-  [restate, fake, gateway] = await Promise.all([startRestate(), startFakeOpenAI(), startGateway()]);
+/** The endpoint and the CLI read it, in `dir`: written once the fake and the gateway listen. */
+async function writeConfig(): Promise<void> {
   const closedPort = await freePort();
   const portkey = (customHost: string) => ({
     baseUrl: gateway.baseUrl,
@@ -58,28 +50,32 @@ beforeAll(async () => {
     },
   };
   writeFileSync(path.join(dir, "pagent.config.json"), JSON.stringify(config, null, 2));
-  // No OPENAI_API_KEY anywhere: each profile's key is its own variable.
-  endpoint = await startServeProcess(restate, KEYS, [], dir);
-}, 90_000);
+}
 
-afterAll(async () => {
-  await endpoint?.[Symbol.asyncDispose]();
-  await Promise.all([restate?.stop(), fake?.close(), gateway?.close()]);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+// The gateway starts while the restate-server does (not awaited here); the config names it.
+beforeAll(() => {
+  gatewayStarted = startGateway();
 });
+afterAll(async () => (await gatewayStarted?.catch(() => undefined))?.close());
 
-beforeEach(() => {
-  fake.reset();
-  fake.setResponder((req) => schemaAnswer(req));
+const stack = useConnectedStack({
+  name: "providers",
+  // No OPENAI_API_KEY anywhere: each profile's key is its own variable.
+  serveEnv: KEYS,
+  beforeServe: async (parts) => {
+    ({ fake, dir } = parts);
+    gateway = await gatewayStarted;
+    await writeConfig();
+  },
+  // The config grants the profiles; no flag grants anything more.
+  grants: () => [],
+  inDir: true,
+  respond: schemaAnswer,
+  startTimeoutMs: 90_000,
 });
 
 function cli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  return runCli([...args, "--restate-url", restate.ingressUrl, "--admin-url", restate.adminUrl], {
-    timeoutMs: 120_000,
-    cwd: dir,
-    env: { OPENAI_API_KEY: undefined },
-    ...options,
-  });
+  return stack.cli(args, options);
 }
 
 function explain(res: CliResult): string {

@@ -1,30 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
+import { describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
-import {
-  startRestate,
-  startServeProcess,
-  type TestEndpoint,
-  type TestRestate,
-} from "../helpers/restate.js";
+import type { FakeOpenAI } from "../helpers/fake-openai.js";
+import type { TestRestate } from "../helpers/restate.js";
+import { useConnectedStack } from "../helpers/stack.js";
 
 let restate: TestRestate;
-let endpoint: TestEndpoint;
 let fake: FakeOpenAI;
 
-beforeAll(async () => {
-  restate = await startRestate();
-  fake = await startFakeOpenAI({ latencyMs: 300 });
-  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-test-key" }, [
-    "--allow-base-url",
-    fake.baseUrl,
-  ]);
-});
-
-afterAll(async () => {
-  await endpoint?.[Symbol.asyncDispose]();
-  await restate?.stop();
-  await fake?.close();
+useConnectedStack({
+  name: "smoke",
+  fake: { latencyMs: 300 },
+  serveEnv: { OPENAI_API_KEY: "sk-test-key" },
+  started: (stack) => ({ restate, fake } = stack),
 });
 
 describe("smoke", () => {

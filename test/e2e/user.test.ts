@@ -3,10 +3,9 @@
  * an unreachable provider exits 69, retry counts match the provider's log, batch progress names its
  * input. One restate-server, one `pagent serve` and one fake OpenAI server for the whole file.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   parseNdjson,
   REPO_ROOT,
@@ -15,58 +14,33 @@ import {
   type CliOptions,
   type CliResult,
 } from "../helpers/cli.js";
-import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
+import type { FakeOpenAI } from "../helpers/fake-openai.js";
 import { analysisOfSystem, schemaAnswer } from "../helpers/request-log.js";
-import {
-  startRestate,
-  startServeProcess,
-  type TestEndpoint,
-  type TestRestate,
-} from "../helpers/restate.js";
+import type { TestRestate } from "../helpers/restate.js";
+import { useConnectedStack } from "../helpers/stack.js";
 
 const API_KEY = "sk-test-user-KEY-42";
 const DEAD_BASE_URL = "http://127.0.0.1:1/v1";
 
 let restate: TestRestate;
-let endpoint: TestEndpoint;
 let fake: FakeOpenAI;
 let dir: string;
 
-beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), "pagent-user-e2e-"));
-  restate = await startRestate();
-  fake = await startFakeOpenAI();
+const stack = useConnectedStack({
+  name: "user",
+  serveEnv: { OPENAI_API_KEY: API_KEY },
   // Granted what the jobs use: the fake model, and the dead address the unreachable-provider test names.
-  endpoint = await startServeProcess(restate, { OPENAI_API_KEY: API_KEY }, [
-    "--allow-base-url",
-    fake.baseUrl,
-    "--allow-base-url",
-    DEAD_BASE_URL,
-  ]);
-}, 90_000);
-
-afterAll(async () => {
-  await endpoint?.[Symbol.asyncDispose]();
-  await restate?.stop();
-  await fake?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  grants: ({ fake }) => ["--allow-base-url", fake.baseUrl, "--allow-base-url", DEAD_BASE_URL],
+  cliEnv: { OPENAI_API_KEY: API_KEY },
+  respond: schemaAnswer,
+  startTimeoutMs: 90_000,
+  started: (parts) => ({ restate, fake, dir } = parts),
 });
 
-beforeEach(() => {
-  fake.reset();
-  fake.setResponder((req) => schemaAnswer(req));
-});
-
-function connect(): string[] {
-  return ["--restate-url", restate.ingressUrl, "--admin-url", restate.adminUrl];
-}
+const connect = (): string[] => stack.connectFlags;
 
 function cli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  return runCli([...args, ...connect()], {
-    timeoutMs: 120_000,
-    ...options,
-    env: { OPENAI_API_KEY: API_KEY, ...options.env },
-  });
+  return stack.cli(args, options);
 }
 
 function fakeModel(): string[] {
@@ -168,6 +142,13 @@ describe("batch cancel", () => {
     const status = await cli(["status", submitted.job, "--json"]);
     const children = (JSON.parse(status.stdout) as { children: { state: string }[] }).children;
     expect(children.map((c) => c.state)).toEqual(["cancelled", "cancelled", "cancelled"]);
+    // jobs, status and cancel honour --ndjson and --quiet like every command (issue #14).
+    expect((await cli(["status", submitted.job, "--quiet"])).stdout).toBe("cancelled\n");
+    expect((await cli(["cancel", submitted.job, "--quiet"])).stdout).toBe("cancelled\n");
+    const listed = parseNdjson((await cli(["jobs", "--ndjson", "--limit", "100"])).stdout);
+    expect(listed.find((j) => j.job === submitted.job)).toMatchObject({ status: "cancelled" });
+    const ids = (await cli(["jobs", "--quiet", "--limit", "100"])).stdout;
+    expect(ids).toBe(listed.map((j) => `${String(j.job)}\n`).join(""));
 
     // Restate's own record of the batch says it was cancelled, not that it succeeded.
     const rows = await restate.admin.query<{

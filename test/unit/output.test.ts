@@ -2,7 +2,8 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { BatchResult, JobResult } from "../../services/types.js";
 import type { EventBody } from "../../src/output/events.js";
-import { describeEvent, formatMs, renderAnalysis } from "../../src/output/human.js";
+import { formatDuration } from "../../services/duration.js";
+import { describeEvent, renderAnalysis } from "../../src/output/human.js";
 import { createReporter } from "../../src/output/reporter.js";
 import { detectTerminal, type Terminal } from "../../src/output/terminal.js";
 import type { OutputMode } from "../../src/config.js";
@@ -156,7 +157,7 @@ describe("detectTerminal", () => {
   });
 });
 
-describe("formatMs", () => {
+describe("formatDuration", () => {
   it.each([
     [undefined, ""],
     [0, "0ms"],
@@ -165,7 +166,7 @@ describe("formatMs", () => {
     [1540, "1.5s"],
     [65_000, "65.0s"],
   ])("%j → %j", (ms, text) => {
-    expect(formatMs(ms)).toBe(text);
+    expect(formatDuration(ms)).toBe(text);
   });
 });
 
@@ -291,7 +292,7 @@ describe("createReporter: ndjson", () => {
 });
 
 describe("createReporter: json", () => {
-  it("writes nothing for events and notes, then one pretty JSON object", () => {
+  it("writes nothing for events and notes, then one compact JSON document", () => {
     const { reporter, stdout, stderr } = setup("json");
     for (const body of events) reporter.event("an-1", body);
     reporter.note("a note");
@@ -299,7 +300,7 @@ describe("createReporter: json", () => {
     reporter.result(jobResult);
     reporter.close();
     expect(JSON.parse(stdout.text)).toEqual(jobResult);
-    expect(stdout.text).toContain('\n  "job": "an-1"');
+    expect(stdout.text).toBe(`${JSON.stringify(jobResult)}\n`);
     expect(stderr.text).toBe("");
   });
 
