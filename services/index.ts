@@ -4,7 +4,7 @@
  */
 import type { GrantSource } from "./capabilities.js";
 import type { Credentials } from "./llm/chat.js";
-import { createJob } from "./job.js";
+import { createJob } from "./job/service.js";
 import { RateLimiters } from "./llm/rate-limit.js";
 import { createTasks } from "./tasks.js";
 
@@ -14,11 +14,18 @@ import { createTasks } from "./tasks.js";
  */
 export function createServices(credentials: Credentials, grants: GrantSource) {
   const tasks = createTasks(credentials, grants, new RateLimiters());
-  const job = createJob(tasks, grants);
+  const job = createJob(grants);
   return { tasks, job, all: [tasks, job] };
 }
 
-export type { Job, AnalyzeRequest, AskRequest, BatchRequest, BatchItem } from "./job.js";
+export type { Job } from "./job/service.js";
+export type {
+  AnalyzeRequest,
+  AskRequest,
+  BatchRequest,
+  BatchItem,
+  JobBounds,
+} from "./job/contract.js";
 export type { Tasks } from "./tasks.js";
 export type { ToolsConfig } from "./tool-runner.js";
 export type { Credentials } from "./llm/chat.js";

@@ -23,6 +23,7 @@ import {
   addUsage,
   MAX_TASK_TIMEOUT_MS,
   stepRetryPolicy,
+  TASKS_SERVICE,
   ZERO_USAGE,
   type AnalysisSpec,
   type ModelSpec,
@@ -177,7 +178,7 @@ export function createTasks(
   // One pool of MCP connections for every job of this endpoint; servers start on first use.
   const mcp = new McpPool(credentials.env ?? {});
   return restate.service({
-    name: "Tasks",
+    name: TASKS_SERVICE,
     handlers: {
       analysis: async (ctx: restate.Context, req: AnalysisRequest): Promise<AnalysisOutcome> => {
         // Checked here too, not only by the job: anyone who reaches the ingress can call a task.

@@ -165,8 +165,9 @@ export interface JobResult {
   ms: number;
 }
 
-/** The job's durable state, kept under the key `view` of the Job object. */
+/** The job's durable state in the Job object; services/job/view-store.ts knows its keys. */
 export interface JobView {
+  /** The layout version (services/job/view-store.ts reads every older one). */
   v: 1;
   job: string;
   kind: JobKind;
@@ -218,16 +219,10 @@ export interface BadInputResult {
 
 /** Name of the Restate virtual object that holds every job, keyed by job id. */
 export const JOB_SERVICE = "Job";
-/** State key of a job's {@link JobView}. */
-export const VIEW_KEY = "view";
-/**
- * While a job runs, each task's latest {@link TaskView} is kept under `task:<id>` and each batch
- * input's {@link BatchChildView} under `child:<index>`, so recording one task's progress writes one
- * small value instead of the whole view (which made a fan-out of N tasks cost O(N²)). The final view
- * holds everything and these keys are cleared.
- */
-export const TASK_KEY_PREFIX = "task:";
-export const CHILD_KEY_PREFIX = "child:";
+/** Name of the Restate service that runs each task (an analysis, an LLM turn, a tool call). */
+export const TASKS_SERVICE = "Tasks";
+/** Every service an endpoint hosts, as Restate knows them. */
+export const SERVICE_NAMES = [JOB_SERVICE, TASKS_SERVICE] as const;
 
 export const LOCAL_MODEL_NAME = "local";
 export const LOCAL_MODEL_LABEL = "local (offline, deterministic; not an LLM)";

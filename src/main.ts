@@ -19,7 +19,7 @@ function packageVersion(): string {
 function buildId(version: string): string {
   const compiledServices = path.resolve(
     path.dirname(fileURLToPath(import.meta.url)),
-    "../services/job.js",
+    "../services/job/service.js",
   );
   return `${version}+${Math.round(statSync(compiledServices).mtimeMs).toString(36)}`;
 }

@@ -8,7 +8,7 @@ import { deadline } from "../deadline.js";
 import type { ToolSpec } from "../llm/chat.js";
 import type { Tasks } from "../tasks.js";
 import type { ToolCallOutcome, ToolCallRequest, ToolsConfig } from "../tool-runner.js";
-import { stepRetryPolicy, type ErrorData, type RetrySettings } from "../types.js";
+import { stepRetryPolicy, TASKS_SERVICE, type ErrorData, type RetrySettings } from "../types.js";
 import { modelToolName, TOOL_NAME } from "./names.js";
 import { McpServerError, type McpPool } from "./pool.js";
 import { resultText } from "./result.js";
@@ -108,13 +108,12 @@ export interface OfferedMcpTools {
  */
 export async function offeredMcpTools(
   ctx: restate.Context,
-  tasks: Tasks,
   req: { job: string; tools: ToolsConfig; retry: RetrySettings },
 ): Promise<OfferedMcpTools> {
   const servers = req.tools.mcp ?? [];
   if (servers.length === 0) return { specs: [], tools: [] };
   const outcome = await ctx
-    .serviceClient(tasks)
+    .serviceClient<Tasks>({ name: TASKS_SERVICE })
     .mcpTools({ job: req.job, servers, retry: req.retry });
   return {
     tools: outcome.tools,

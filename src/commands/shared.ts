@@ -7,7 +7,7 @@ import {
   mergeGrants,
   type Asked,
 } from "../../services/capabilities.js";
-import type { JobBounds } from "../../services/job.js";
+import type { JobBounds } from "../../services/job/contract.js";
 import { builtinTools, commandTool, type CommandToolConfig } from "../../services/tools/index.js";
 import {
   DEFAULT_RETRY,

@@ -1,5 +1,5 @@
 import type { AnalyzeRequest, BatchItem, BatchRequest } from "../../services/index.js";
-import type { JobBounds } from "../../services/job.js";
+import type { JobBounds } from "../../services/job/contract.js";
 import { BUILTIN_ANALYSES, FREE_TEXT_SCHEMA } from "../../services/analyses.js";
 import type { AnalysisSpec, ModelSpec, RetrySettings } from "../../services/types.js";
 import type { ConfigFile } from "../config.js";

@@ -1,11 +1,9 @@
-import type { BatchResult, JobResult, JobView } from "../../services/types.js";
+import { assembleViews, type StateRow } from "../../services/job/view-store.js";
 import {
-  CHILD_KEY_PREFIX,
   JOB_SERVICE,
-  TASK_KEY_PREFIX,
-  VIEW_KEY,
-  type BatchChildView,
-  type TaskView,
+  type BatchResult,
+  type JobResult,
+  type JobView,
 } from "../../services/types.js";
 import { EXIT, PagentError, UnavailableError } from "../errors.js";
 import { sqlString, type AdminClient } from "../restate/admin.js";
@@ -57,28 +55,6 @@ export function endpointUnreachable(row: InvocationRow): boolean {
     (row.status === "backing-off" || row.status === "paused") &&
     UNREACHABLE_ENDPOINT.test(row.last_failure ?? "")
   );
-}
-
-type StateRow = { service_key: string; key: string; value_utf8: string };
-
-/** Puts a running job's per-task and per-input records (see TASK_KEY_PREFIX) into its view. */
-export function assembleViews(rows: StateRow[]): Map<string, JobView> {
-  const views = new Map<string, JobView>();
-  for (const row of rows)
-    if (row.key === VIEW_KEY) views.set(row.service_key, JSON.parse(row.value_utf8) as JobView);
-  for (const row of rows) {
-    const view = views.get(row.service_key);
-    if (!view || row.key === VIEW_KEY) continue;
-    if (row.key.startsWith(TASK_KEY_PREFIX)) {
-      const task = JSON.parse(row.value_utf8) as TaskView;
-      const index = view.tasks.findIndex((t) => t.id === task.id);
-      if (index >= 0) view.tasks[index] = task;
-    } else if (row.key.startsWith(CHILD_KEY_PREFIX) && view.children) {
-      const index = Number(row.key.slice(CHILD_KEY_PREFIX.length));
-      if (view.children[index]) view.children[index] = JSON.parse(row.value_utf8) as BatchChildView;
-    }
-  }
-  return views;
 }
 
 /** Reads jobs' durable state straight from Restate's state table: no invocation, nothing to retain. */

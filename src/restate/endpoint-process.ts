@@ -11,7 +11,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UnavailableError } from "../errors.js";
 import { grantsPath } from "../grants.js";
-import type { AdminClient } from "./admin.js";
+import { JOB_SERVICE, SERVICE_NAMES } from "../../services/types.js";
+import { sqlString, type AdminClient } from "./admin.js";
 import { argValue, findOwnProcesses } from "./processes.js";
 import { retryAdmin } from "./retry.js";
 import {
@@ -168,7 +169,7 @@ async function waitForEndpoint(port: number, pid: number, timeoutMs = 15_000): P
  */
 export async function runningInvocations(admin: AdminClient): Promise<number> {
   const rows = await admin.query<{ n: number }>(
-    `SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = 'Job' AND status NOT IN ('completed', 'scheduled')`,
+    `SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = ${sqlString(JOB_SERVICE)} AND status NOT IN ('completed', 'scheduled')`,
   );
   return Number(rows[0]?.n ?? 0);
 }
@@ -179,7 +180,7 @@ export async function runningInvocations(admin: AdminClient): Promise<number> {
  */
 export async function resumeStuckInvocations(admin: AdminClient): Promise<number> {
   const rows = await admin.query<{ id: string }>(
-    `SELECT id FROM sys_invocation WHERE target_service_name IN ('Job', 'Tasks') AND status IN ('backing-off', 'paused')`,
+    `SELECT id FROM sys_invocation WHERE target_service_name IN (${SERVICE_NAMES.map(sqlString).join(", ")}) AND status IN ('backing-off', 'paused')`,
   );
   const results = await Promise.all(rows.map((row) => admin.resume(row.id)));
   return results.filter(Boolean).length;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { emptyGrants, fixedGrants, mergeGrants, type Asked } from "../../services/capabilities.js";
+import { SERVICE_NAMES } from "../../services/types.js";
 import { UnavailableError, UsageError } from "../errors.js";
 import { AdminClient } from "./admin.js";
 import {
@@ -83,7 +84,7 @@ export interface EmbeddedState {
   endpoint?: EndpointRecord;
 }
 
-export const SERVICE_NAMES = ["Job", "Tasks"] as const;
+export { SERVICE_NAMES };
 
 export function embeddedPaths(home: string) {
   const data = path.join(home, "restate");

@@ -9,6 +9,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JOB_SERVICE } from "../../services/types.js";
+import { sqlString } from "../../src/restate/admin.js";
 import { freePort } from "../../src/restate/server.js";
 import { runCli, spawnCli } from "../helpers/cli.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
@@ -214,6 +216,62 @@ describe("a job request from someone other than the endpoint's user", () => {
     expect(foreignHits).toEqual([]);
     expect(fake.count()).toBe(0);
   });
+});
+
+describe("a malformed job request sent straight to the ingress", () => {
+  /** The Job's invocations under `job`, as Restate's invocation table shows them. */
+  async function invocationsOf(job: string) {
+    return restate.admin.query<{
+      status: string;
+      retry_count?: number;
+      completion_result: string;
+      completion_failure: string;
+    }>(
+      `SELECT status, retry_count, completion_result, completion_failure FROM sys_invocation WHERE target_service_name = ${sqlString(JOB_SERVICE)} AND target_service_key = ${sqlString(job)}`,
+    );
+  }
+
+  it.each([
+    ["analyze", "analyses", { analyses: "summary" }],
+    ["ask", "maxSteps", { maxSteps: "two" }],
+    ["batch", "concurrency", { concurrency: undefined }],
+  ])(
+    "ends a bad %s request at once with an error naming %s, and retries nothing",
+    async (handler, field, bad) => {
+      const job = `malformed-${handler}-${Date.now()}`;
+      const valid: Record<string, Record<string, unknown>> = {
+        analyze: {
+          input: "text",
+          text: "anything",
+          analyses: [{ name: "summary", instruction: "Summarize.", schema: { type: "string" } }],
+          model: { name: "fake", baseUrl: fake.baseUrl },
+          retry: RETRY,
+        },
+        ask: {
+          input: "prompt",
+          prompt: "hi",
+          maxSteps: 2,
+          model: { name: "fake", baseUrl: fake.baseUrl },
+          tools: { enabled: [], allowRoots: [], allowHosts: [], commands: [], cwd: dir },
+          retry: RETRY,
+        },
+        batch: { items: [], concurrency: 2 },
+      };
+      const before = fake.count();
+      const res = await call(`Job/${job}/${handler}`, { job, ...valid[handler], ...bad });
+      expect(res.status, res.text).toBe(400);
+      expect(res.text).toContain(field);
+      expect(fake.count()).toBe(before);
+      const rows = await invocationsOf(job);
+      expect(rows).toHaveLength(1);
+      // Ended by its first attempt: a retryable failure would leave it backing off for minutes.
+      expect(rows[0]).toMatchObject({ status: "completed", completion_result: "failure" });
+      expect(rows[0]!.retry_count ?? 0).toBe(0);
+      expect(rows[0]!.completion_failure).toMatch(
+        new RegExp(`^\\[400\\].*\\(at /${field}\\)`, "s"),
+      );
+    },
+  );
 });
 
 describe("pagent serve on a non-loopback address", () => {
