@@ -6,6 +6,7 @@ import {
   callChat,
   toStored,
   unavailableAfterRetries,
+  type ChatCall,
   type ChatOutcome,
   type Credentials,
   type ToolSpec,
@@ -177,6 +178,23 @@ export function createTasks(
 ) {
   // One pool of MCP connections for every job of this endpoint; servers start on first use.
   const mcp = new McpPool(credentials.env ?? {});
+  /** One LLM call of a task: the task's time limit, reply bound and provider limits, this attempt's signal. */
+  const chat = (
+    ctx: restate.Context,
+    task: { retry: RetrySettings; limits?: RateLimits },
+    call: Pick<ChatCall, "model" | "messages" | "tools" | "responseFormat">,
+  ) =>
+    callChat(
+      {
+        ...call,
+        timeoutMs: task.retry.taskTimeoutMs,
+        maxReplyBytes: task.retry.maxReplyBytes,
+        limits: task.limits,
+      },
+      credentials,
+      ctx.request().attemptCompletedSignal,
+      limiters,
+    );
   return restate.service({
     name: TASKS_SERVICE,
     handlers: {
@@ -206,22 +224,14 @@ export function createTasks(
             ctx,
             `llm ${req.analysis.name} #${round}`,
             () =>
-              callChat(
-                {
-                  model: req.model,
-                  messages,
-                  responseFormat: {
-                    name: schemaName(req.analysis.name),
-                    schema: req.analysis.schema,
-                  },
-                  timeoutMs: req.retry.taskTimeoutMs,
-                  maxReplyBytes: req.retry.maxReplyBytes,
-                  limits: req.limits,
+              chat(ctx, req, {
+                model: req.model,
+                messages,
+                responseFormat: {
+                  name: schemaName(req.analysis.name),
+                  schema: req.analysis.schema,
                 },
-                credentials,
-                ctx.request().attemptCompletedSignal,
-                limiters,
-              ),
+              }),
             req.retry,
             attempts,
           );
@@ -254,20 +264,7 @@ export function createTasks(
           await llmStep(
             ctx,
             `llm turn ${req.turn}`,
-            () =>
-              callChat(
-                {
-                  model: req.model,
-                  messages: req.messages,
-                  tools: req.tools,
-                  timeoutMs: req.retry.taskTimeoutMs,
-                  maxReplyBytes: req.retry.maxReplyBytes,
-                  limits: req.limits,
-                },
-                credentials,
-                ctx.request().attemptCompletedSignal,
-                limiters,
-              ),
+            () => chat(ctx, req, { model: req.model, messages: req.messages, tools: req.tools }),
             req.retry,
           ),
         );
