@@ -462,6 +462,7 @@ describe("a full disk", () => {
       return;
     }
     const filler = path.join(home, "filler");
+    let cli: CliProcess | undefined;
     try {
       expect((await runCli(["server", "start"], { env: env(home) })).code).toBe(0);
       fake.setResponder(() => ({ json: { summary: "fine" } }));
@@ -483,7 +484,7 @@ describe("a full disk", () => {
       // Submitted while there is space (a command that starts on a full disk exits 69 at once);
       // the answers (1 MB each) come back after the disk is full, so journaling them hits it.
       fake.setResponder(() => ({ json: { summary: "fine ".repeat(200_000) }, delayMs: 3000 }));
-      const cli = spawnCli(["analyze", ...files, ...only, ...model, "--json"], { env: env(home) });
+      cli = spawnCli(["analyze", ...files, ...only, ...model, "--json"], { env: env(home) });
       await until(() => fake.inFlight() > 0, 30_000, "the batch's first requests");
       // Fill the disk to the last byte.
       const fd = openSync(filler, "w");
@@ -520,6 +521,8 @@ describe("a full disk", () => {
       });
       for (const file of files) rmSync(file, { force: true });
     } finally {
+      // A watching command left behind by a failed assertion would revive the server it watches.
+      cli?.child.kill("SIGKILL");
       rmSync(filler, { force: true });
       await runCli(["server", "stop"], { env: env(home) });
       spawnSync("umount", ["-l", home]);
