@@ -110,7 +110,10 @@ export function forgetIfNotOurs(endpoint: EndpointRecord | undefined): void {
  * The endpoint that accepts `identityKey`, found running though no state file knows it: only an
  * endpoint pagent started for that key carries it on its command line.
  */
-export function findRunningEndpoint(identityKey: string): EndpointRecord | undefined {
+export function findRunningEndpoint(
+  identityKey: string,
+  secretNames: readonly string[] = [],
+): EndpointRecord | undefined {
   const [endpoint] = findOwnProcesses(
     (argv) => argv.includes("serve") && argValue(argv, "--identity-key") === identityKey,
   );
@@ -119,7 +122,17 @@ export function findRunningEndpoint(identityKey: string): EndpointRecord | undef
   return {
     pid: endpoint.pid,
     port,
-    keyFingerprint: keyFingerprint(endpoint.env.OPENAI_API_KEY),
+    // Over the variables this command would start it with, so an endpoint started with the same
+    // ones is recognised as current rather than restarted.
+    keyFingerprint: keyFingerprint(
+      endpoint.env.OPENAI_API_KEY,
+      Object.fromEntries(
+        secretNames.flatMap((name) => {
+          const value = endpoint.env[name];
+          return value === undefined ? [] : [[name, value]];
+        }),
+      ),
+    ),
     version: endpoint.env[ENDPOINT_BUILD_ENV] ?? "unknown",
     identityKey,
     startedAt: "unknown (found running)",

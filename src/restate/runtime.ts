@@ -132,7 +132,10 @@ function ownServer(home: string, startTime: number | undefined): ExpectedProcess
  * the endpoint that accepts our identity key. Without this, a new server could not open the data
  * dir the old one holds, and `server stop` would not know what to stop.
  */
-export function liveEmbeddedState(home: string): EmbeddedState {
+export function liveEmbeddedState(
+  home: string,
+  secretNames: readonly string[] = [],
+): EmbeddedState {
   const state = readEmbeddedState(home);
   const paths = embeddedPaths(home);
   if (!isAlive(state.server?.pid)) {
@@ -144,7 +147,7 @@ export function liveEmbeddedState(home: string): EmbeddedState {
     if (server) state.server = { pid: server.pid, startedAt: "unknown (found running)" };
   }
   const identityKey = isAlive(state.endpoint?.pid) ? undefined : readPublicKey(paths.identityKey);
-  const endpoint = identityKey && findRunningEndpoint(identityKey);
+  const endpoint = identityKey && findRunningEndpoint(identityKey, secretNames);
   if (endpoint) state.endpoint = endpoint;
   return state;
 }
@@ -172,7 +175,7 @@ export async function ensureEmbedded(
     return current as EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>;
   }
   return withLock(options.home, async () => {
-    const state = liveEmbeddedState(options.home);
+    const state = liveEmbeddedState(options.home, Object.keys(options.secretEnv ?? {}));
     makePrivateDir(paths.logs);
     const identityKey = ensureIdentityKey(paths.identityKey);
     const spec = endpointSpec(options, identityKey, paths.endpointLog);
