@@ -9,7 +9,6 @@
  */
 import path from "node:path";
 import { realpathSync } from "node:fs";
-import { TerminalError } from "@restatedev/restate-sdk";
 import { isInside } from "./tools/path-guard.js";
 import { parseAllowEntry } from "./tools/http-get.js";
 import type { CommandToolConfig } from "./tools/command.js";
@@ -195,12 +194,6 @@ export function refusal(grants: Grants, asked: Asked): string | undefined {
     }
   }
   return undefined;
-}
-
-/** Throws the refusal as a TerminalError: retrying cannot make a capability appear. */
-export function requireGranted(grants: Grants, asked: Asked): void {
-  const refused = refusal(grants, asked);
-  if (refused) throw new TerminalError(refused, { errorCode: 403 });
 }
 
 /** The headers of `headers` that name environment variables, as granted: `Name: value`. */

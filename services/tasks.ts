@@ -1,7 +1,8 @@
 import { HumanMessage, SystemMessage, type StoredMessage } from "@langchain/core/messages";
 import * as restate from "@restatedev/restate-sdk";
 import { schemaName, validateAnswer } from "./analyses.js";
-import { askedByModel, askedByTools, requireGranted, type GrantSource } from "./capabilities.js";
+import { askedByModel, askedByTools, type GrantSource } from "./capabilities.js";
+import { requireGranted } from "./grant-check.js";
 import {
   callChat,
   toStored,

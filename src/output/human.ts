@@ -1,5 +1,4 @@
 import { Chalk, type ChalkInstance } from "chalk";
-import ora, { type Ora } from "ora";
 import {
   LOCAL_MODEL_LABEL,
   type BatchResult,
@@ -11,6 +10,7 @@ import type { FinalResult, Reporter, Streams, View } from "./types.js";
 import { formatDuration } from "../../services/duration.js";
 import type { Terminal } from "./terminal.js";
 import { printableName } from "../inputs.js";
+import { LazySpinner } from "./spinner.js";
 
 interface Line {
   /** The batch input the task belongs to. */
@@ -101,7 +101,7 @@ export class HumanReporter implements Reporter {
   private readonly inputTasks = new Map<string, Map<string, Line>>();
   private renderTimer: NodeJS.Timeout | undefined;
   private renderedAt = 0;
-  private readonly spinner: Ora | undefined;
+  private readonly spinner: LazySpinner | undefined;
 
   constructor(
     private readonly streams: Streams,
@@ -111,7 +111,7 @@ export class HumanReporter implements Reporter {
     this.chalk = new Chalk({ level: terminal.color ? 1 : 0 });
     this.out = new Chalk({ level: terminal.stdoutColor ? 1 : 0 });
     if (terminal.live && !quiet) {
-      this.spinner = ora({
+      this.spinner = new LazySpinner({
         stream: streams.stderr,
         color: "cyan",
         isEnabled: true,

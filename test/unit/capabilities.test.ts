@@ -21,9 +21,9 @@ import {
   emptyGrants,
   mergeGrants,
   refusal,
-  requireGranted,
   type Grants,
 } from "../../services/capabilities.js";
+import { requireGranted } from "../../services/grant-check.js";
 import type { CommandToolConfig } from "../../services/tools/index.js";
 import { fileGrantSource, grantsPath, readGrantsFile, recordGrants } from "../../src/grants.js";
 import { isLoopback, serveGrants, type ServeFlags } from "../../src/commands/serve.js";
