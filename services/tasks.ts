@@ -13,13 +13,8 @@ import {
   type ToolSpec,
 } from "./llm/chat.js";
 import type { RateLimiters, RateLimits } from "./llm/rate-limit.js";
-import {
-  listMcpTools,
-  runMcpCall,
-  type McpToolsRequest,
-  type McpToolsOutcome,
-} from "./mcp/agent.js";
-import { McpPool } from "./mcp/pool.js";
+import type { McpToolsOutcome, McpToolsRequest } from "./mcp/agent.js";
+import { lazyMcp } from "./mcp/lazy.js";
 import { runTool, type ToolCallRequest, type ToolCallOutcome } from "./tool-runner.js";
 import {
   addUsage,
@@ -178,7 +173,7 @@ export function createTasks(
   limiters?: RateLimiters,
 ) {
   // One pool of MCP connections for every job of this endpoint; servers start on first use.
-  const mcp = new McpPool(credentials.env ?? {});
+  const mcp = lazyMcp(credentials.env ?? {});
   /** One LLM call of a task: the task's time limit, reply bound and provider limits, this attempt's signal. */
   const chat = (
     ctx: restate.Context,
@@ -274,13 +269,13 @@ export function createTasks(
       tool: async (ctx: restate.Context, req: ToolCallRequest): Promise<ToolCallOutcome> => {
         const granted = grants();
         requireGranted(granted, askedByTools(req.tools));
-        if (req.mcp) return runMcpCall(ctx, mcp, { ...req, mcp: req.mcp });
+        if (req.mcp) return mcp.call(ctx, { ...req, mcp: req.mcp });
         return runTool(ctx, req, granted.roots);
       },
 
       mcpTools: async (ctx: restate.Context, req: McpToolsRequest): Promise<McpToolsOutcome> => {
         requireGranted(grants(), { mcpServers: req.servers });
-        return listMcpTools(ctx, mcp, req);
+        return mcp.listTools(ctx, req);
       },
     },
     options: {
