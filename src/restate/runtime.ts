@@ -186,6 +186,7 @@ export async function ensureEmbedded(
     };
     let restarted = false;
     let moved = false;
+    let serverReady = Promise.resolve();
     const serverOptions = {
       dataDir: paths.data,
       logFile: paths.serverLog,
@@ -220,32 +221,44 @@ export async function ensureEmbedded(
         moved = true;
       }
       const child = spawnServer({ ...serverOptions, detached: true });
-      await waitForServer(targets, 30_000, child).catch((error: unknown) => {
-        const free = freeBytes(paths.data);
-        if (free >= MIN_FREE_BYTES) throw error;
-        throw new UnavailableError(
-          `restate-server could not start: the disk of ${paths.data} is full (${Math.floor(free / 1024 / 1024)} MiB free); free space and try again (log: ${paths.serverLog})`,
-          { cause: error },
-        );
-      });
-      state.server = {
-        pid: child.pid!,
-        startTime: processStartTime(child.pid!),
-        startedAt: new Date().toISOString(),
-      };
-      writeEmbeddedState(options.home, state);
+      serverReady = waitForServer(targets, 30_000, child).then(
+        () => {
+          state.server = {
+            pid: child.pid!,
+            startTime: processStartTime(child.pid!),
+            startedAt: new Date().toISOString(),
+          };
+          writeEmbeddedState(options.home, state);
+        },
+        (error: unknown) => {
+          const free = freeBytes(paths.data);
+          if (free >= MIN_FREE_BYTES) throw error;
+          throw new UnavailableError(
+            `restate-server could not start: the disk of ${paths.data} is full (${Math.floor(free / 1024 / 1024)} MiB free); free space and try again (log: ${paths.serverLog})`,
+            { cause: error },
+          );
+        },
+      );
       restarted = true;
     }
     const admin = targets.admin;
     const previousPort = state.endpoint?.port;
-    const { endpoint, started } = await ensureEndpoint(spec, {
-      current: state.endpoint,
-      port: previousPort,
-      admin,
-      owner: { name: "the running pagent endpoint", stop: "pagent server stop" },
-      record,
-      ...(options.notice ? { notice: options.notice } : {}),
-    });
+    // The endpoint starts while restate-server does (each takes a few hundred ms, mostly its own
+    // start-up): it needs the server only to be registered, below.
+    const [server, ensured] = await Promise.allSettled([
+      serverReady,
+      ensureEndpoint(spec, {
+        current: state.endpoint,
+        port: previousPort,
+        admin,
+        owner: { name: "the running pagent endpoint", stop: "pagent server stop" },
+        record,
+        ...(options.notice ? { notice: options.notice } : {}),
+      }),
+    ]);
+    if (server.status === "rejected") throw server.reason;
+    if (ensured.status === "rejected") throw ensured.reason;
+    const { endpoint, started } = ensured.value;
     if (started) {
       await retryAdmin(() => registerEndpoint(admin, endpoint.port, previousPort));
       restarted = true;
