@@ -384,8 +384,8 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
       }
     });
     const targets = socketTargets(dataDir);
-    await waitForServer(targets, 30_000, child);
-    const endpoint = await hostEndpoint({
+    // The endpoint (loading pagent's services) comes up while the server starts, as embedded.
+    const hosted = hostEndpoint({
       port: 0,
       host: "127.0.0.1",
       apiKey: options.apiKey,
@@ -393,9 +393,17 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
       env: options.secretEnv ?? {},
       silent: true,
       grants: fixedGrants(mergeGrants(emptyGrants(), options.grants ?? {})),
+    }).then((endpoint) => {
+      cleanups.push(() => endpoint.close());
+      return endpoint;
     });
-    cleanups.push(() => endpoint.close());
-    await targets.admin.register(endpoint.uri);
+    const [server, endpoint] = await Promise.allSettled([
+      waitForServer(targets, 30_000, child),
+      hosted,
+    ]);
+    if (server.status === "rejected") throw server.reason;
+    if (endpoint.status === "rejected") throw endpoint.reason;
+    await targets.admin.register(endpoint.value.uri);
     return {
       mode: "ephemeral",
       ...targets,
