@@ -169,7 +169,8 @@ async function waitForEndpoint(port: number, pid: number, timeoutMs = 15_000): P
     if (!isAlive(pid))
       throw new UnavailableError("the pagent endpoint exited while starting; see its log");
     if (await endpointHealthy(port, 500)) return;
-    await new Promise((r) => setTimeout(r, 50));
+    // Often the last thing a cold start waits for: ask again soon (one local HTTP/2 request).
+    await new Promise((r) => setTimeout(r, 20));
   }
   throw new UnavailableError(
     `the pagent endpoint did not answer on port ${port} within ${timeoutMs} ms`,

@@ -210,7 +210,7 @@ export async function waitForServer(
         // not yet listening
       }
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 20));
   }
   throw new UnavailableError(`restate-server did not become healthy within ${timeoutMs} ms`);
 }
