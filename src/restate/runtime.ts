@@ -245,7 +245,7 @@ export async function ensureEmbedded(
     const previousPort = state.endpoint?.port;
     // The endpoint starts while restate-server does (each takes a few hundred ms, mostly its own
     // start-up): it needs the server only to be registered, below.
-    const [server, ensured] = await Promise.allSettled([
+    const [, { endpoint, started }] = await both(
       serverReady,
       ensureEndpoint(spec, {
         current: state.endpoint,
@@ -255,10 +255,7 @@ export async function ensureEmbedded(
         record,
         ...(options.notice ? { notice: options.notice } : {}),
       }),
-    ]);
-    if (server.status === "rejected") throw server.reason;
-    if (ensured.status === "rejected") throw ensured.reason;
-    const { endpoint, started } = ensured.value;
+    );
     if (started) {
       await retryAdmin(() => registerEndpoint(admin, endpoint.port, previousPort));
       restarted = true;
@@ -269,6 +266,17 @@ export async function ensureEmbedded(
     if (restarted) await retryAdmin(() => resumeStuckInvocations(admin));
     return state as EmbeddedState & Required<Pick<EmbeddedState, "server" | "endpoint">>;
   });
+}
+
+/**
+ * Both results, once both have settled (neither goes on unobserved, e.g. recording a process after
+ * the lock is released); the first one's failure, else the second one's, is thrown.
+ */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [first, second] = await Promise.allSettled([a, b]);
+  if (first.status === "rejected") throw first.reason;
+  if (second.status === "rejected") throw second.reason;
+  return [first.value, second.value];
 }
 
 async function embeddedReady(
@@ -397,13 +405,8 @@ async function openEphemeral(options: RuntimeOptions): Promise<Runtime> {
       cleanups.push(() => endpoint.close());
       return endpoint;
     });
-    const [server, endpoint] = await Promise.allSettled([
-      waitForServer(targets, 30_000, child),
-      hosted,
-    ]);
-    if (server.status === "rejected") throw server.reason;
-    if (endpoint.status === "rejected") throw endpoint.reason;
-    await targets.admin.register(endpoint.value.uri);
+    const [, endpoint] = await both(waitForServer(targets, 30_000, child), hosted);
+    await targets.admin.register(endpoint.uri);
     return {
       mode: "ephemeral",
       ...targets,
