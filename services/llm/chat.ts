@@ -74,15 +74,6 @@ function chatModel(spec: ModelSpec, settings: ClientSettings): Promise<BaseChatM
   return model;
 }
 
-/**
- * Starts loading the LLM client library (LangChain's OpenAI client: a few hundred ms of CPU) ahead
- * of the first call: an endpoint calls this once it listens, so the first job of a freshly started
- * endpoint (the first command on an empty home, every --ephemeral command) does not wait for it.
- */
-export function preloadChatClient(): void {
-  import("@langchain/openai").catch(() => undefined);
-}
-
 async function createChatModel(spec: ModelSpec, settings: ClientSettings): Promise<BaseChatModel> {
   if (spec.name === LOCAL_MODEL_NAME) {
     const { LocalChatModel } = await import("./local-model.js");

@@ -27,10 +27,9 @@ export interface HostedEndpoint extends AsyncDisposable {
  * this binds the address we are given (loopback by default).
  */
 export async function hostEndpoint(options: EndpointOptions): Promise<HostedEndpoint> {
-  const [restate, { createServices }, { preloadChatClient }] = await Promise.all([
+  const [restate, { createServices }] = await Promise.all([
     import("@restatedev/restate-sdk"),
     import("../../services/index.js"),
-    import("../../services/llm/chat.js"),
   ]);
   const services = createServices({ apiKey: options.apiKey, env: options.env }, options.grants);
   let endpoint = restate.endpoint();
@@ -65,7 +64,6 @@ export async function hostEndpoint(options: EndpointOptions): Promise<HostedEndp
     server.listen(options.port, options.host, resolve);
   });
   const { port } = server.address() as AddressInfo;
-  preloadChatClient();
   const close = async () => {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const session of sessions) session.destroy();
