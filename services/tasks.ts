@@ -1,7 +1,14 @@
 import { HumanMessage, SystemMessage, type StoredMessage } from "@langchain/core/messages";
 import * as restate from "@restatedev/restate-sdk";
 import { schemaName, validateAnswer } from "./analyses.js";
-import { askedByModel, askedByTools, requireGranted, type GrantSource } from "./capabilities.js";
+import {
+  askedByModel,
+  askedByTools,
+  refusal,
+  requireGranted,
+  type Asked,
+  type GrantSource,
+} from "./capabilities.js";
 import {
   callChat,
   toStored,
@@ -281,6 +288,17 @@ export function createTasks(
         requireGranted(grants(), { mcpServers: req.servers });
         return listMcpTools(ctx, mcp, req);
       },
+
+      /**
+       * The job's up-front grants check when the Job is deployed apart from Tasks: the grants live
+       * with the executors, so they answer. The refusal, or null when everything asked is granted.
+       * Only the Job calls it (ingress-private); every task still checks for itself.
+       */
+      checkGrants: restate.handlers.handler(
+        { ingressPrivate: true },
+        (_ctx: restate.Context, asked: Asked): Promise<string | null> =>
+          Promise.resolve(refusal(grants(), asked) ?? null),
+      ),
     },
     options: {
       // A step sends Restate nothing while it runs, and Restate aborts an attempt that stays silent
