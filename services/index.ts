@@ -8,10 +8,7 @@ import type { Credentials } from "./llm/chat.js";
 import { createJob } from "./job/service.js";
 import { RateLimiters } from "./llm/rate-limit.js";
 import { createTasks } from "./tasks.js";
-
-/** Which of pagent's services one deployment hosts: the `Job` orchestrator, the `Tasks` executors, or both. */
-export type ServiceSet = "job" | "tasks" | "all";
-export const SERVICE_SETS: readonly ServiceSet[] = ["job", "tasks", "all"];
+import type { ServiceSet } from "./types.js";
 
 /**
  * The definitions one deployment hosts. Tasks holds the credentials, the tools and the grants

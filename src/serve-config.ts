@@ -14,7 +14,8 @@ import {
   type Grants,
   type GrantSource,
 } from "../services/capabilities.js";
-import { SERVICE_SETS, type Credentials, type ServiceSet } from "../services/index.js";
+import type { Credentials } from "../services/llm/chat.js";
+import { SERVICE_SETS, type ServiceSet } from "../services/types.js";
 import { commandDefinitions, realRoots } from "./commands/shared.js";
 import type { Env, ResolvedConfig } from "./config.js";
 import { UsageError } from "./errors.js";

@@ -2,7 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import type { GrantSource } from "../../services/capabilities.js";
-import type { ServiceSet } from "../../services/index.js";
+import type { ServiceSet } from "../../services/types.js";
 import type { Protocol } from "../serve-config.js";
 import { UnavailableError } from "../errors.js";
 
