@@ -136,7 +136,7 @@ export function resolveServe(
     ];
     if (named.length > 0) {
       throw new UsageError(
-        `${named.join(", ")} has no effect with --services job: grants belong to the Tasks deployment (pagent serve --services tasks), which runs the tools and holds the key`,
+        `${named.join(", ")} has no effect with --services job: grants belong to the Tasks deployment, which runs the tools and holds the key`,
       );
     }
     return {

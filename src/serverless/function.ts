@@ -15,6 +15,16 @@ import { createServices } from "../../services/index.js";
 import { loadConfigFile, resolveConfig, type Env } from "../config.js";
 import { checkIdentityKeys, resolveServe } from "../serve-config.js";
 
+/** The variable that stands for each flag, so an error names what the function's operator sets. */
+const VARIABLE_OF: Record<string, string> = {
+  "--services": "PAGENT_SERVICES",
+  "--allow-base-url": "PAGENT_ALLOW_BASE_URL",
+  "--allow-root": "PAGENT_ALLOW_ROOT",
+  "--allow-host": "PAGENT_ALLOW_HOST",
+  "--identity-key": "RESTATE_IDENTITY_KEYS",
+  "--config": "PAGENT_CONFIG",
+};
+
 const list = (value: string | undefined) =>
   (value ?? "")
     .split(",")
@@ -56,6 +66,10 @@ export function functionEndpoint(env: Env, cwd: string, tryKey: (key: string) =>
     return { services: all, identityKeys: settings.identityKeys };
   } catch (error) {
     // No `cause`: the platform prints it again under the same message.
-    throw new Error(`pagent: ${(error as Error).message}`);
+    const message = (error as Error).message.replace(
+      /--[a-z-]+/g,
+      (flag) => VARIABLE_OF[flag] ?? flag,
+    );
+    throw new Error(`pagent: ${message}`);
   }
 }
