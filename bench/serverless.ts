@@ -1,7 +1,8 @@
 /**
  * What serverless costs (#17): the batch and ask scenarios with `Job` and `Tasks` as separate
- * request-response (HTTP/1.1) deployments, as a function platform runs them, beside one
- * bidirectional (HTTP/2) endpoint hosting both, in the same run on the same restate-server. Its own
+ * request-response (HTTP/1.1) deployments, as a function platform runs them, and with only `Tasks`
+ * in request-response mode, beside one bidirectional (HTTP/2) endpoint hosting both, in the same
+ * run on the same restate-server. Its own
  * server, so the deployments it registers never touch the main bench's routing.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -154,7 +155,16 @@ export async function serverlessScenarios(options: ServerlessBenchOptions): Prom
     const bidi = await serve(["--services", "all", ...grants], true);
     const bidirectional = await measure();
     await stop(bidi);
-    // Registered after the bidirectional one, so new invocations go to these.
+    // Each pair is registered after the one before, so new invocations go to it.
+    const job = await serve(["--services", "job"], false);
+    const tasks = await serve(
+      ["--services", "tasks", "--protocol", "request-response", ...grants],
+      true,
+    );
+    // The Job on a long-running endpoint, the Tasks where a function would run them.
+    const mixed = await measure();
+    await stop(job);
+    await stop(tasks);
     await serve(["--services", "job", "--protocol", "request-response"], false);
     await serve(["--services", "tasks", "--protocol", "request-response", ...grants], true);
     const requestResponse = await measure();
@@ -169,6 +179,16 @@ export async function serverlessScenarios(options: ServerlessBenchOptions): Prom
         ratio: median(requestResponse.batch) / bidiBatch,
         goal: "— (what serverless costs)",
         met: null,
+      }),
+      row({
+        scenario: `S1b. the same batch, Job bidirectional and Tasks request-response / all bidirectional`,
+        unit: "inputs/s",
+        samples: mixed.batch,
+        baseline: `bidirectional, one endpoint: ${round(bidiBatch)} inputs/s`,
+        ratio: median(mixed.batch) / bidiBatch,
+        goal: "— (what serverless executors cost)",
+        met: null,
+        note: `ask wall with this split / bidirectional = ${(median(mixed.ask) / bidiAsk).toFixed(3)}`,
       }),
       row({
         scenario: `S2. ask, 8 parallel tool calls of ${latencyMs / 1000} s: request-response job wall / bidirectional`,
