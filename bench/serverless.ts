@@ -170,26 +170,28 @@ export async function serverlessScenarios(options: ServerlessBenchOptions): Prom
     const requestResponse = await measure();
     const bidiBatch = median(bidirectional.batch);
     const bidiAsk = median(bidirectional.ask);
-    return [
+    /** A batch row: throughput in one split against the bidirectional endpoint's. */
+    const batchRow = (scenario: string, samples: number[], note?: string) =>
       row({
-        scenario: `S1. batch ${n} inputs × 3 analyses, --concurrency 16: request-response (Job and Tasks apart) / bidirectional`,
+        scenario,
         unit: "inputs/s",
-        samples: requestResponse.batch,
+        samples,
         baseline: `bidirectional, one endpoint: ${round(bidiBatch)} inputs/s`,
-        ratio: median(requestResponse.batch) / bidiBatch,
+        ratio: median(samples) / bidiBatch,
         goal: "— (what serverless costs)",
         met: null,
-      }),
-      row({
-        scenario: `S1b. the same batch, Job bidirectional and Tasks request-response / all bidirectional`,
-        unit: "inputs/s",
-        samples: mixed.batch,
-        baseline: `bidirectional, one endpoint: ${round(bidiBatch)} inputs/s`,
-        ratio: median(mixed.batch) / bidiBatch,
-        goal: "— (what serverless executors cost)",
-        met: null,
-        note: `ask wall with this split / bidirectional = ${(median(mixed.ask) / bidiAsk).toFixed(3)}`,
-      }),
+        ...(note ? { note } : {}),
+      });
+    return [
+      batchRow(
+        `S1. batch ${n} inputs × 3 analyses, --concurrency 16: request-response (Job and Tasks apart) / bidirectional`,
+        requestResponse.batch,
+      ),
+      batchRow(
+        "S1b. the same batch, Job bidirectional and Tasks request-response / all bidirectional",
+        mixed.batch,
+        `ask wall with this split / bidirectional = ${(median(mixed.ask) / bidiAsk).toFixed(3)}`,
+      ),
       row({
         scenario: `S2. ask, 8 parallel tool calls of ${latencyMs / 1000} s: request-response job wall / bidirectional`,
         unit: "ms",
