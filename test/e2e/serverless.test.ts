@@ -28,7 +28,7 @@ beforeAll(async () => {
   publicKey = ensureIdentityKey(keyFile);
   restate = await startRestate({ identityKeyFile: keyFile });
   // Slow enough that a batch has LLM calls in flight for a while: the job waits, suspended.
-  fake = await startFakeOpenAI({ latencyMs: 700 });
+  fake = await startFakeOpenAI({ latencyMs: 1000 });
   inputs = Array.from({ length: 6 }, (_, i) => {
     const file = path.join(dir, `note-${i}.txt`);
     writeFileSync(file, `Note ${i}: the team shipped part ${i} of the release on time.\n`);
@@ -140,7 +140,7 @@ describe("Job and Tasks as separate request-response deployments", () => {
     const answeredBefore = (ms: number) =>
       fake.count((e) => e.status === 200 && e.endedAt !== undefined && e.endedAt < ms);
     await until(
-      () => answeredBefore(Date.now() - 400) >= 3 && fake.inFlight() > 0,
+      () => answeredBefore(Date.now() - 700) >= 3 && fake.inFlight() > 0,
       "finished and in-flight tasks",
     );
     const inFlightAtKill = fake.inFlight();
@@ -151,7 +151,7 @@ describe("Job and Tasks as separate request-response deployments", () => {
     const killedAt = Date.now();
     // Answered well before the kill: journaled, so finished; none of these may be asked again.
     const finished = fake.requests
-      .filter((e) => e.status === 200 && e.endedAt !== undefined && e.endedAt < killedAt - 400)
+      .filter((e) => e.status === 200 && e.endedAt !== undefined && e.endedAt < killedAt - 700)
       .map(taskKey);
     expect(finished.length).toBeGreaterThanOrEqual(3);
     tasks = await serve("tasks", tasksPort, tasksArgs, { OPENAI_API_KEY: KEY });
