@@ -27,6 +27,7 @@ import { rssMiB } from "../test/helpers/procs.js";
 import { schemaAnswer } from "../test/helpers/request-log.js";
 import { startRestate, startServeProcess } from "../test/helpers/restate.js";
 import { startToolServer } from "../test/helpers/tool-server.js";
+import { serverlessScenarios } from "./serverless.js";
 
 const BENCH_DIR = path
   .dirname(fileURLToPath(import.meta.url))
@@ -36,7 +37,7 @@ const QUICK = process.env.BENCH_QUICK === "1";
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 2 : 5));
 const LATENCY = Number(process.env.BENCH_LATENCY_MS ?? 1000);
 
-interface Row {
+export interface Row {
   scenario: string;
   unit: string;
   samples: number[];
@@ -353,6 +354,10 @@ async function main(): Promise<void> {
       }
     }
     rmSync(batchDir, { recursive: true, force: true });
+
+    // S. request-response (serverless) beside bidirectional, on a server of its own.
+    const serverless = { fake, tools, runs: RUNS, quick: QUICK, latencyMs: LATENCY };
+    for (const row of await serverlessScenarios(serverless)) record(row);
 
     // 5. CLI wall and 6. memory.
     await cliScenarios(fake, restate.adminUrl, endpoint.process.child.pid!, restate.pid);

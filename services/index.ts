@@ -1,21 +1,29 @@
 /**
  * pagent's Restate services. Importing this module starts nothing: the CLI imports types only, and
- * `pagent serve` (or the ephemeral runner) hosts the definitions returned by {@link createServices}.
+ * `pagent serve`, the ephemeral runner or a serverless function (src/serverless/) hosts the
+ * definitions returned by {@link createServices}.
  */
 import type { GrantSource } from "./capabilities.js";
 import type { Credentials } from "./llm/chat.js";
 import { createJob } from "./job/service.js";
 import { RateLimiters } from "./llm/rate-limit.js";
 import { createTasks } from "./tasks.js";
+import type { ServiceSet } from "./types.js";
 
 /**
- * One endpoint process hosts one set of services, so one rate limiter per provider for all its jobs.
- * `grants` says what jobs may use (services/capabilities.ts); it is asked again at every check.
+ * The definitions one deployment hosts. Tasks holds the credentials, the tools and the grants
+ * (`grants` says what jobs may use, asked again at every check), with one rate limiter per provider
+ * for all its jobs. A Job hosted alone gets neither credentials nor grants: it asks the Tasks
+ * deployment for the grants check (services/job/lifecycle.ts).
  */
-export function createServices(credentials: Credentials, grants: GrantSource) {
-  const tasks = createTasks(credentials, grants, new RateLimiters());
-  const job = createJob(grants);
-  return { tasks, job, all: [tasks, job] };
+export function createServices(
+  credentials: Credentials,
+  grants: GrantSource,
+  which: ServiceSet = "all",
+) {
+  const tasks = which === "job" ? undefined : createTasks(credentials, grants, new RateLimiters());
+  const job = which === "tasks" ? undefined : createJob(which === "all" ? grants : undefined);
+  return { tasks, job, all: [...(tasks ? [tasks] : []), ...(job ? [job] : [])] };
 }
 
 export type { Job } from "./job/service.js";

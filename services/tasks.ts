@@ -1,7 +1,13 @@
 import { HumanMessage, SystemMessage, type StoredMessage } from "@langchain/core/messages";
 import * as restate from "@restatedev/restate-sdk";
 import { schemaName, validateAnswer } from "./analyses.js";
-import { askedByModel, askedByTools, type GrantSource } from "./capabilities.js";
+import {
+  askedByModel,
+  askedByTools,
+  refusal,
+  type Asked,
+  type GrantSource,
+} from "./capabilities.js";
 import { requireGranted } from "./grant-check.js";
 import {
   callChat,
@@ -277,6 +283,17 @@ export function createTasks(
         requireGranted(grants(), { mcpServers: req.servers });
         return mcp.listTools(ctx, req);
       },
+
+      /**
+       * The job's up-front grants check when the Job is deployed apart from Tasks: the grants live
+       * with the executors, so they answer. The refusal, or null when everything asked is granted.
+       * Only the Job calls it (ingress-private); every task still checks for itself.
+       */
+      checkGrants: restate.handlers.handler(
+        { ingressPrivate: true },
+        (_ctx: restate.Context, asked: Asked): Promise<string | null> =>
+          Promise.resolve(refusal(grants(), asked) ?? null),
+      ),
     },
     options: {
       // A step sends Restate nothing while it runs, and Restate aborts an attempt that stays silent

@@ -221,6 +221,10 @@ export interface BadInputResult {
 export const JOB_SERVICE = "Job";
 /** Name of the Restate service that runs each task (an analysis, an LLM turn, a tool call). */
 export const TASKS_SERVICE = "Tasks";
+
+/** Which of pagent's services one deployment hosts: the `Job` orchestrator, the `Tasks` executors, or both. */
+export type ServiceSet = "job" | "tasks" | "all";
+export const SERVICE_SETS: readonly ServiceSet[] = ["job", "tasks", "all"];
 /** Every service an endpoint hosts, as Restate knows them. */
 export const SERVICE_NAMES = [JOB_SERVICE, TASKS_SERVICE] as const;
 

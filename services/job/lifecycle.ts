@@ -20,8 +20,11 @@ export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 /** What the workflows need from the endpoint that hosts them. */
 export interface JobDeps {
-  /** What jobs may use (services/capabilities.ts), asked again at every check. */
-  grants: GrantSource;
+  /**
+   * What jobs may use (services/capabilities.ts), asked again at every check, when Tasks runs in
+   * this same endpoint; undefined for a Job deployed apart, which asks the Tasks deployment instead.
+   */
+  grants?: GrantSource;
 }
 
 /** Typed clients of the Job's own handlers and of Tasks; the names come from services/types.ts. */
@@ -87,8 +90,11 @@ export async function elapsed(ctx: restate.ObjectContext, view: JobView): Promis
 }
 
 /**
- * A job that names a capability the endpoint was not granted ends failed before anything is sent
- * or run. A step, so a replay takes the same branch even if the grants changed since.
+ * A job that names a capability the executors were not granted ends failed before anything is sent
+ * or run. Journaled (a step, or the call's result), so a replay takes the same branch even if the
+ * grants changed since. The grants belong to whoever runs the tasks: a Job hosted beside Tasks reads
+ * them itself; a Job deployed apart (no key, no grants of its own) asks the Tasks deployment, since
+ * checking against its own empty grants would refuse every job.
  */
 export async function refused(
   ctx: restate.ObjectContext,
@@ -98,7 +104,10 @@ export async function refused(
   asked: Asked,
   result: unknown,
 ): Promise<JobResult | undefined> {
-  const message = await ctx.run("check grants", () => refusal(deps.grants(), asked) ?? null);
+  const { grants } = deps;
+  const message = grants
+    ? await ctx.run("check grants", () => refusal(grants(), asked) ?? null)
+    : await tasksClient(ctx).checkGrants(asked);
   if (message === null) return undefined;
   const kind = view.kind as JobResult["kind"];
   return finish(ctx, view, refusedResult(req, kind, message, result), req.retentionMs);

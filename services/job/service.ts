@@ -19,10 +19,11 @@ import type { JobDeps } from "./lifecycle.js";
 import { getView } from "./view-store.js";
 
 /**
- * `grants` says what jobs may use, asked again at every check. The workflows call Tasks, hosted
- * beside the Job on the same endpoint, by its name (TASKS_SERVICE).
+ * `grants` says what jobs may use, asked again at every check, when Tasks is hosted beside the Job;
+ * without it (the Job deployed apart) the Tasks deployment answers the check. The workflows call
+ * Tasks by its name (TASKS_SERVICE), wherever Restate has it registered.
  */
-export function createJob(grants: GrantSource) {
+export function createJob(grants?: GrantSource) {
   const deps: JobDeps = { grants };
   return restate.object({
     name: JOB_SERVICE,

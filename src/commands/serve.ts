@@ -1,81 +1,18 @@
-import { isIP } from "node:net";
 import type { Command } from "commander";
-import {
-  DEFAULT_BASE_URL,
-  emptyGrants,
-  fixedGrants,
-  mergeGrants,
-  normalBaseUrl,
-  secretHeaderLines,
-  type Grants,
-  type GrantSource,
-} from "../../services/capabilities.js";
-import { parsePositiveInt, type ResolvedConfig } from "../config.js";
+import { parsePositiveInt } from "../config.js";
 import { commandContext, type App } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
-import { fileGrantSource } from "../grants.js";
-import { providerSpec } from "../providers.js";
 import { AdminClient } from "../restate/admin.js";
 import { hostEndpoint } from "../restate/endpoint.js";
 import { serveView } from "../output/views.js";
 import { resumeStuckInvocations } from "../restate/endpoint-process.js";
-import { commandDefinitions, realRoots } from "./shared.js";
-import { mcpDefinitions } from "../mcp.js";
+import { checkIdentityKeys, isLoopback, resolveServe, type ServeFlags } from "../serve-config.js";
 
-export interface ServeFlags {
-  port?: string;
-  host: string;
-  register?: string;
-  identityKey: string[];
-  allowUnsigned?: boolean;
-  allowBaseUrl: string[];
-  allowRoot: string[];
-  allowHost: string[];
-  grants?: string;
-}
+// The resolution lives in src/serve-config.ts (shared with the serverless handlers); named here too
+// for the code and tests that know it from this command.
+export { isLoopback, serveGrants, type ServeFlags } from "../serve-config.js";
 
 const collect = (v: string, all: string[]) => [...all, v];
-
-/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
-  if (h === "localhost" || h === "::1") return true;
-  const v4 = h.startsWith("::ffff:") ? h.slice(7) : h;
-  return isIP(v4) === 4 && v4.startsWith("127.");
-}
-
-/**
- * What this endpoint grants jobs, from its own flags and config only. With `--grants FILE` (the
- * embedded endpoint) the file is the source and only explicit flags add to it; otherwise the base URL
- * defaults to the endpoint's own (--base-url, OPENAI_BASE_URL, config baseUrl, else OpenAI's) and the
- * config file's tools, providers, headers (and --header), allowRoots and allowHosts are granted.
- */
-export function serveGrants(flags: ServeFlags, config: ResolvedConfig, cwd: string): Grants {
-  const fromFlags = {
-    baseUrls: flags.allowBaseUrl.map((url) => {
-      if (!URL.canParse(url)) throw new UsageError(`--allow-base-url "${url}" is not a URL`);
-      return normalBaseUrl(url);
-    }),
-    roots: realRoots(flags.allowRoot, cwd),
-    hosts: flags.allowHost,
-  };
-  if (flags.grants !== undefined) return mergeGrants(emptyGrants(), fromFlags);
-  return mergeGrants(emptyGrants(), {
-    baseUrls:
-      fromFlags.baseUrls.length > 0
-        ? fromFlags.baseUrls
-        : [normalBaseUrl(config.baseUrl ?? DEFAULT_BASE_URL)],
-    commands: commandDefinitions(config.file, cwd),
-    mcpServers: mcpDefinitions(config.file, undefined, cwd),
-    // Its own profiles (which bring their headers) and headers, so a CLI with the same config names exactly these.
-    providers: Object.entries(config.file.providers ?? {}).map(([name, p]) =>
-      providerSpec(name, p),
-    ),
-    headers: secretHeaderLines(config.headers),
-    roots: [...fromFlags.roots, ...realRoots(config.file.allowRoots ?? [], cwd)],
-    hosts: [...fromFlags.hosts, ...(config.file.allowHosts ?? [])],
-  });
-}
 
 export function registerServe(program: Command, app: App): void {
   program
@@ -106,43 +43,55 @@ export function registerServe(program: Command, app: App): void {
       "--grants <file>",
       "take what jobs may use from this grants file (re-read when it changes) and the --allow-* flags, not from the config",
     )
+    .option(
+      "--services <which>",
+      "which services this endpoint hosts: job (the orchestrator: no key, no tools), tasks (the executors: key, tools, grants) or all",
+      "all",
+    )
+    .option(
+      "--protocol <mode>",
+      "bidirectional (HTTP/2, one stream per invocation) or request-response (HTTP/1.1, as serverless platforms and most proxies speak it)",
+      "bidirectional",
+    )
+    .option(
+      "--advertise <url>",
+      "with --register: register this address instead of the endpoint's own (a load balancer in front of several endpoints)",
+    )
     .action(async (flags: ServeFlags, command: Command) => {
       const ctx = commandContext(app, command.optsWithGlobals());
       const port = flags.port ? parsePositiveInt(flags.port, "--port") : 9080;
-      const identityKeys = [
-        ...flags.identityKey,
-        ...(app.env.RESTATE_IDENTITY_KEYS ?? "")
-          .split(",")
-          .map((k) => k.trim())
-          .filter(Boolean),
-      ];
-      await checkIdentityKeys(identityKeys);
+      const settings = resolveServe(flags, ctx.config, app.env, app.cwd, (problem) =>
+        app.stderr.write(`pagent serve: ${problem}\n`),
+      );
+      const { identityKeys } = settings;
+      const restate = await import("@restatedev/restate-sdk");
+      checkIdentityKeys(identityKeys, (key) =>
+        restate
+          .endpoint()
+          .setLogger(() => undefined)
+          .withIdentityV1(key)
+          .handler(),
+      );
       if (!isLoopback(flags.host) && identityKeys.length === 0 && !flags.allowUnsigned) {
         throw new UsageError(
           `--host ${flags.host} can be reached from other machines: pass --identity-key (the Restate server's public key) so only that server can call this endpoint, or --allow-unsigned to accept that anyone who reaches the port can run jobs with its key and tools`,
         );
       }
-      const granted = serveGrants(flags, ctx.config, app.cwd);
-      let grants: GrantSource = fixedGrants(granted);
-      if (flags.grants !== undefined) {
-        const file = fileGrantSource(flags.grants, (problem) =>
-          app.stderr.write(`pagent serve: ${problem}\n`),
-        );
-        // Merged again only when the file's grants changed: this runs on every check.
-        let last: { from: Grants; merged: Grants } | undefined;
-        grants = () => {
-          const from = file();
-          if (last?.from !== from) last = { from, merged: mergeGrants(from, granted) };
-          return last.merged;
-        };
+      if (flags.advertise !== undefined && !flags.register) {
+        throw new UsageError("--advertise names the address to register: use it with --register");
+      }
+      if (flags.advertise !== undefined && !/^https?:\/\//.test(flags.advertise)) {
+        throw new UsageError(`--advertise "${flags.advertise}" is not an http(s) URL`);
       }
       const endpoint = await hostEndpoint({
         port,
         host: flags.host,
-        apiKey: ctx.config.apiKey,
-        env: app.env,
+        apiKey: settings.credentials.apiKey,
+        env: settings.credentials.env ?? {},
         identityKeys,
-        grants,
+        grants: settings.grants,
+        services: settings.services,
+        protocol: settings.protocol,
       });
       app.onExit(() => endpoint.close());
       ctx.reporter.note(`pagent endpoint listening on ${endpoint.uri} (pid ${process.pid})`);
@@ -155,10 +104,11 @@ export function registerServe(program: Command, app: App): void {
       if (flags.register) {
         const admin = new AdminClient(flags.register);
         advertised =
-          flags.host === "0.0.0.0" || flags.host === "::"
+          flags.advertise ??
+          (flags.host === "0.0.0.0" || flags.host === "::"
             ? endpoint.uri.replace(/\/\/[^:]+:/, "//127.0.0.1:")
-            : endpoint.uri;
-        await admin.register(advertised);
+            : endpoint.uri);
+        await admin.register(advertised, {}, { http1: settings.protocol === "request-response" });
         await resumeStuckInvocations(admin);
         ctx.reporter.note(`registered ${advertised} with ${flags.register}`);
       }
@@ -177,24 +127,4 @@ export function registerServe(program: Command, app: App): void {
       });
       app.finish(EXIT.ok);
     });
-}
-
-/** A bad key is a usage error (exit 2): the SDK's own parser decides, on a throwaway endpoint. */
-async function checkIdentityKeys(keys: string[]): Promise<void> {
-  const restate = await import("@restatedev/restate-sdk");
-  for (const key of keys) {
-    if (!key.startsWith("publickeyv1_"))
-      throw new UsageError(`identity key "${key}" must start with publickeyv1_`);
-    try {
-      restate
-        .endpoint()
-        .setLogger(() => undefined)
-        .withIdentityV1(key)
-        .handler();
-    } catch (error) {
-      throw new UsageError(
-        `identity key "${key}" is not a valid Restate public key (${(error as Error).message}); give the public key matching the Restate server's request-identity private key`,
-      );
-    }
-  }
 }

@@ -92,12 +92,25 @@ export class AdminClient {
     return (await this.readJson<{ version?: string }>(res)).version;
   }
 
-  /** Registers (or re-registers) an endpoint; `force` lets a changed endpoint replace its old registration. */
-  async register(endpointUri: string, headers: Record<string, string> = {}): Promise<void> {
+  /**
+   * Registers (or re-registers) an endpoint; `force` lets a changed endpoint replace its old
+   * registration. `http1`: the endpoint speaks HTTP/1.1 (request-response); Restate otherwise talks
+   * HTTP/2 with prior knowledge to an http:// endpoint and its discovery fails.
+   */
+  async register(
+    endpointUri: string,
+    headers: Record<string, string> = {},
+    { http1 = false }: { http1?: boolean } = {},
+  ): Promise<void> {
     const res = await this.request("/deployments", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ uri: endpointUri, force: true, additional_headers: headers }),
+      body: JSON.stringify({
+        uri: endpointUri,
+        force: true,
+        additional_headers: headers,
+        ...(http1 ? { use_http_11: true } : {}),
+      }),
     });
     if (!res.ok) {
       throw new UnavailableError(

@@ -1,6 +1,9 @@
+import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import type { GrantSource } from "../../services/capabilities.js";
+import type { ServiceSet } from "../../services/types.js";
+import type { Protocol } from "../serve-config.js";
 import { UnavailableError } from "../errors.js";
 
 export interface EndpointOptions {
@@ -12,6 +15,10 @@ export interface EndpointOptions {
   identityKeys?: string[];
   /** What jobs may use: base URLs, command tools, roots, hosts (services/capabilities.ts). */
   grants: GrantSource;
+  /** Which services this endpoint hosts (default all). */
+  services?: ServiceSet;
+  /** Default bidirectional (HTTP/2); request-response is HTTP/1.1, as serverless platforms and proxies speak it. */
+  protocol?: Protocol;
   /** Drop the SDK's log lines: in-process (ephemeral) they would land on the command's stdout. */
   silent?: boolean;
 }
@@ -23,24 +30,34 @@ export interface HostedEndpoint extends AsyncDisposable {
 }
 
 /**
- * Hosts pagent's services on a real HTTP/2 server. `restate.serve()` would listen on every interface;
- * this binds the address we are given (loopback by default).
+ * Hosts pagent's services on a real HTTP/2 server (bidirectional), or an HTTP/1.1 one in
+ * request-response mode. `restate.serve()` would listen on every interface; this binds the address
+ * we are given (loopback by default).
  */
 export async function hostEndpoint(options: EndpointOptions): Promise<HostedEndpoint> {
   const [restate, { createServices }] = await Promise.all([
     import("@restatedev/restate-sdk"),
     import("../../services/index.js"),
   ]);
-  const services = createServices({ apiKey: options.apiKey, env: options.env }, options.grants);
+  const services = createServices(
+    { apiKey: options.apiKey, env: options.env },
+    options.grants,
+    options.services,
+  );
   let endpoint = restate.endpoint();
   if (options.silent) endpoint = endpoint.setLogger(() => undefined);
   for (const service of services.all) endpoint = endpoint.bind(service);
   if (options.identityKeys && options.identityKeys.length > 0) {
     endpoint = endpoint.withIdentityV1(...options.identityKeys);
   }
-  const server = http2.createServer(endpoint.handler());
+  // HTTP/1.1 carries no stream both ways: each request carries the journal so far, each response
+  // the new entries, and the invocation suspends whenever it waits (the SDK's REQUEST_RESPONSE mode).
+  const server =
+    options.protocol === "request-response"
+      ? http.createServer(endpoint.http1Handler())
+      : http2.createServer(endpoint.handler());
   const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (session) => {
+  server.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
   });

@@ -29,7 +29,10 @@ export interface TestRestate extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-export async function startRestate(): Promise<TestRestate> {
+/** `identityKeyFile`: the server signs its calls to endpoints with this private key (src/restate/identity.ts). */
+export async function startRestate(
+  options: { identityKeyFile?: string } = {},
+): Promise<TestRestate> {
   const dir = mkdtempSync(path.join(tmpdir(), "pagent-test-restate-"));
   const ports = await freePorts();
   const dataDir = path.join(dir, "data");
@@ -42,6 +45,7 @@ export async function startRestate(): Promise<TestRestate> {
       detached: false,
       // Its scratch `invoker-*` dirs go with the test's dir instead of piling up in /tmp.
       tmpDir: dir,
+      identityKeyFile: options.identityKeyFile,
     });
     await waitForServer(tcpTargets(ports), 30_000, child);
   };

@@ -125,6 +125,10 @@ describe("flag parsing, in process", () => {
     [["cluster", "up", "--nodes", "10"], /--nodes may be at most 9/],
     [["serve", "--identity-key", "garbage"], /must start with publickeyv1_/],
     [["serve", "--host", "0.0.0.0"], /--identity-key/],
+    [["serve", "--services", "foo"], /--services must be one of job, tasks, all/],
+    [["serve", "--protocol", "foo"], /--protocol must be one of bidirectional, request-response/],
+    [["serve", "--services", "job", "--allow-root", "."], /grants belong to the Tasks deployment/],
+    [["serve", "--advertise", "http://lb:9080"], /use it with --register/],
     [["nonsense"], /unknown command/],
   ])("%j is a usage error (exit 2, one line)", async (args, message) => {
     const res = await pagent(args);
