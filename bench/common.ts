@@ -7,6 +7,7 @@ import type { Ingress } from "@restatedev/restate-sdk-clients";
 import type { FakeOpenAI } from "../test/helpers/fake-openai.js";
 import type { TestEndpoint, TestRestate } from "../test/helpers/restate.js";
 import type { ToolServer } from "../test/helpers/tool-server.js";
+import type { Anchors } from "./anchors.js";
 
 /** One line of bench/RESULTS.md, as a scenario reports it (run.ts adds median, min and max). */
 export interface RowInput {
@@ -38,6 +39,8 @@ export interface BenchStack {
   quick: boolean;
   /** The repository root (the dir bench/ is in). */
   repo: string;
+  /** Raw Restate on the same server (bench/anchors.ts). */
+  anchors: Anchors;
 }
 
 /**

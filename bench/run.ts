@@ -29,6 +29,7 @@ import { rssMiB } from "../test/helpers/procs.js";
 import { schemaAnswer } from "../test/helpers/request-log.js";
 import { startRestate, startServeProcess } from "../test/helpers/restate.js";
 import { startToolServer } from "../test/helpers/tool-server.js";
+import { cpuShare, describeCpu, startAnchors } from "./anchors.js";
 import {
   fresh,
   median,
@@ -338,21 +339,56 @@ const scenarios: Scenario[] = [
     },
   },
   {
-    id: "4",
-    title: "batch throughput",
+    id: "A",
+    title: "anchor: no-op Restate invocations",
     async run(stack) {
-      // Through the CLI (connect mode), zero-latency LLM.
+      const n = QUICK ? 500 : 2000;
+      const samples = await repeat(Math.min(RUNS, 3), () => stack.anchors.noop(n, 64));
+      return [
+        {
+          scenario: `A. anchor: no-op Restate invocations through the ingress, ${n} at 64 at a time`,
+          unit: "invocations/s",
+          samples,
+          baseline: "plain restate SDK endpoint on the same restate-server",
+          ratio: null,
+          goal: "—",
+          met: null,
+        },
+      ];
+    },
+  },
+  {
+    id: "4",
+    title: "batch throughput, against the anchors",
+    async run(stack) {
+      // Through the CLI (connect mode), zero-latency LLM; the anchors of the same inputs beside it.
       stack.fake.setResponder((req) => schemaAnswer(req, { delayMs: 0 }));
       const batchDir = mkdtempSync(path.join(tmpdir(), "pagent-bench-batch-"));
       const throughput: Record<string, number> = {};
       const out: RowInput[] = [];
+      const pids = {
+        "restate-server": stack.restate.pid,
+        endpoint: stack.endpoint.process.child.pid!,
+        "anchor endpoint": stack.anchors.pid,
+        "bench (fake LLM)": process.pid,
+      };
+      const analyses = BUILTIN_ANALYSES.map((a) => ({
+        name: a.name,
+        instruction: a.instruction,
+        schema: a.schema,
+      }));
       try {
         for (const n of QUICK ? [100] : [100, 1000]) {
           const files = batchFiles(batchDir, n);
+          const texts = files.map((f) => readFileSync(f, "utf8"));
+          const runs = n >= 1000 ? 1 : Math.min(RUNS, 2);
           for (const concurrency of [16, 64]) {
-            const samples = await repeat(n >= 1000 ? 1 : Math.min(RUNS, 2), () =>
-              cliBatch(stack, files, concurrency),
-            );
+            const cpu: string[] = [];
+            const samples = await repeat(runs, async () => {
+              const share = await cpuShare(pids, () => cliBatch(stack, files, concurrency));
+              cpu.push(describeCpu(share));
+              return share.value;
+            });
             throughput[`${n}@${concurrency}`] = median(samples);
             const small = throughput[`100@${concurrency}`];
             out.push({
@@ -365,7 +401,34 @@ const scenarios: Scenario[] = [
                 "≥ 150 inputs/s" +
                 (n >= 1000 ? "; ratio ≈ 1 means time grows linearly with N" : ""),
               met: median(samples) >= 150,
+              note: cpu.at(-1)!,
             });
+            if (concurrency !== 64) continue;
+            for (const shape of ["input", "seed"] as const) {
+              const cpuAnchor: string[] = [];
+              const anchor = await repeat(runs, async () => {
+                const share = await cpuShare(pids, () =>
+                  stack.anchors.batch(shape, texts, analyses, concurrency),
+                );
+                cpuAnchor.push(describeCpu(share));
+                return share.value;
+              });
+              const ratio = median(samples) / median(anchor);
+              const what =
+                shape === "input"
+                  ? "same-shape anchor (1 object invocation + 3 child invocations of 1 ctx.run each)"
+                  : "seed-shape anchor (3 ctx.run in 1 invocation)";
+              out.push({
+                scenario: `4. batch ${n} inputs @64: pagent / ${what}`,
+                unit: "inputs/s",
+                samples: anchor,
+                baseline: `pagent ${round(median(samples))} inputs/s`,
+                ratio,
+                goal: n >= 1000 && shape === "input" ? "≥ 0.8" : "—",
+                met: n >= 1000 && shape === "input" ? ratio >= 0.8 : null,
+                note: `anchor ${cpuAnchor.at(-1)!}`,
+              });
+            }
           }
         }
       } finally {
@@ -415,7 +478,7 @@ async function main(): Promise<void> {
     "--mcp-config",
     path.join(mcpDir, "mcp.json"),
   ]);
-  const stack: BenchStack = {
+  const base = {
     restate,
     fake,
     tools,
@@ -425,12 +488,14 @@ async function main(): Promise<void> {
     quick: QUICK,
     repo: REPO,
   };
+  const stack: BenchStack = { ...base, anchors: await startAnchors(base) };
   try {
     // Warm up the whole path once, so the first measured run pays no start-up cost.
     fake.setResponder((req) => schemaAnswer(req, { delayMs: 0 }));
     await runAnalyze(stack, "warm up");
     for (const scenario of selected) for (const row of await scenario.run(stack)) record(row);
   } finally {
+    await stack.anchors.close();
     await endpoint[Symbol.asyncDispose]();
     rmSync(mcpDir, { recursive: true, force: true });
     await restate.stop();

@@ -1,0 +1,102 @@
+/**
+ * The bench's anchors: what Restate itself does on this machine, without pagent. A plain endpoint
+ * of the Restate SDK, registered on the bench's restate-server beside pagent's, hosting:
+ * - AnchorNoop.noop: an invocation that does nothing (invocations per second through the ingress);
+ * - AnchorInput.run: the invocation shape of one pagent batch input (one orchestrating
+ *   virtual-object invocation calling three child invocations, AnchorTask.analysis, each doing one
+ *   `ctx.run` that calls the LLM provider);
+ * - AnchorSeed.run: the seed's shape, three `ctx.run` calling the provider in one invocation.
+ * The provider call is a plain fetch of the same chat-completions request pagent sends (system
+ * instruction, the text, the analysis's JSON schema), so the fake answers both alike.
+ *
+ * Run as `node dist/bench/anchor-endpoint.js <port>`: it prints "listening" once it serves.
+ */
+import "../src/polyfill.js";
+import { fileURLToPath } from "node:url";
+import * as restate from "@restatedev/restate-sdk";
+
+export interface AnchorAnalysis {
+  name: string;
+  instruction: string;
+  schema: unknown;
+}
+
+export interface AnchorRequest {
+  baseUrl: string;
+  text: string;
+  analyses: AnchorAnalysis[];
+}
+
+async function callProvider(baseUrl: string, text: string, analysis: AnchorAnalysis) {
+  const res = await fetch(`${baseUrl}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer sk-bench" },
+    body: JSON.stringify({
+      model: "bench",
+      messages: [
+        { role: "system", content: analysis.instruction },
+        { role: "user", content: text },
+      ],
+      response_format: {
+        type: "json_schema",
+        json_schema: { name: analysis.name, schema: analysis.schema },
+      },
+    }),
+  });
+  if (!res.ok) throw new Error(`provider answered ${res.status}`);
+  const body = (await res.json()) as { choices: { message: { content: string } }[] };
+  return JSON.parse(body.choices[0]!.message.content) as unknown;
+}
+
+export const anchorNoop = restate.service({
+  name: "AnchorNoop",
+  handlers: { noop: (_ctx: restate.Context): Promise<null> => Promise.resolve(null) },
+});
+
+export const anchorTask = restate.service({
+  name: "AnchorTask",
+  handlers: {
+    analysis: async (
+      ctx: restate.Context,
+      req: { baseUrl: string; text: string; analysis: AnchorAnalysis },
+    ): Promise<unknown> =>
+      ctx.run(`llm ${req.analysis.name}`, () => callProvider(req.baseUrl, req.text, req.analysis)),
+  },
+});
+
+export const anchorInput = restate.object({
+  name: "AnchorInput",
+  handlers: {
+    run: async (ctx: restate.ObjectContext, req: AnchorRequest): Promise<unknown[]> =>
+      restate.RestatePromise.all(
+        req.analyses.map((analysis) =>
+          ctx
+            .serviceClient<typeof anchorTask>({ name: "AnchorTask" })
+            .analysis({ baseUrl: req.baseUrl, text: req.text, analysis }),
+        ),
+      ),
+  },
+});
+
+export const anchorSeed = restate.object({
+  name: "AnchorSeed",
+  handlers: {
+    run: async (ctx: restate.ObjectContext, req: AnchorRequest): Promise<unknown[]> =>
+      restate.RestatePromise.all(
+        req.analyses.map((analysis) =>
+          ctx.run(`llm ${analysis.name}`, () => callProvider(req.baseUrl, req.text, analysis)),
+        ),
+      ),
+  },
+});
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await restate
+    .endpoint()
+    .bind(anchorNoop)
+    .bind(anchorTask)
+    .bind(anchorInput)
+    .bind(anchorSeed)
+    .listen(Number(process.argv[2]));
+  console.log("listening");
+}
