@@ -9,7 +9,7 @@
  * Environment: BENCH_RUNS (default 5), BENCH_QUICK=1 (fewer runs, smaller N), BENCH_LATENCY_MS
  * (the "1 s" LLM latency of scenario 1, default 1000), BENCH_ONLY=<regex> (only the scenarios whose
  * "id title" matches, e.g. `BENCH_ONLY='^(5|6)'`; such a partial run prints its rows and leaves
- * RESULTS.md and results.json as they are).
+ * RESULTS.md and results.json as they are), BENCH_CPU_PROF=<dir> (a CPU profile of the endpoint).
  */
 import "../src/polyfill.js";
 import { execFileSync, spawn } from "node:child_process";
@@ -51,6 +51,10 @@ const QUICK = process.env.BENCH_QUICK === "1";
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 2 : 5));
 const LATENCY = Number(process.env.BENCH_LATENCY_MS ?? 1000);
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+/** BENCH_CPU_PROF=<dir>: the endpoint writes a V8 CPU profile there when the bench stops it. */
+const PROFILE = process.env.BENCH_CPU_PROF
+  ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}` }
+  : {};
 
 const rows: Row[] = [];
 
@@ -64,7 +68,7 @@ function record(row: RowInput): Row {
   rows.push(full);
   const ratio = full.ratio === null ? "" : ` ratio ${full.ratio.toFixed(3)}`;
   console.log(
-    `${full.scenario}: median ${full.median} ${full.unit} (${full.min}–${full.max})${ratio} goal ${full.goal}${full.met === null ? "" : full.met ? " MET" : " MISSED"}`,
+    `${full.scenario}: median ${full.median} ${full.unit} (${full.min}–${full.max})${ratio} goal ${full.goal}${full.met === null ? "" : full.met ? " MET" : " MISSED"}${full.note ? `\n  ${full.note}` : ""}`,
   );
   return full;
 }
@@ -160,6 +164,7 @@ async function cliBatch(
   files: string[],
   concurrency: number,
   extra: string[] = [],
+  model = "bench",
 ): Promise<number> {
   const started = ms();
   const res = await runCli(
@@ -170,7 +175,7 @@ async function cliBatch(
       "--concurrency",
       String(concurrency),
       "--model",
-      "bench",
+      model,
       "--base-url",
       stack.fake.baseUrl,
       "--json",
@@ -438,6 +443,49 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    id: "7",
+    title: "rate-limited batch, --rpm 600",
+    async run(stack) {
+      // Enough inputs for more than a minute at the limit, counted as they reach the provider.
+      // Its own model name: the endpoint's limit for it is its own, and the other scenarios'
+      // provider is not slowed for the next 2 minutes.
+      const rpm = 600;
+      const model = "bench-rpm";
+      const n = QUICK ? 120 : 240;
+      stack.fake.setResponder((req) => schemaAnswer(req, { delayMs: 0 }));
+      const dir = mkdtempSync(path.join(tmpdir(), "pagent-bench-rpm-"));
+      try {
+        await cliBatch(stack, batchFiles(dir, n, "rpm"), 64, ["--rpm", String(rpm)], model);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const sent = stack.fake.requests
+        .filter((r) => (r.body as { model?: string } | undefined)?.model === model)
+        .map((r) => r.startedAt)
+        .sort((a, b) => a - b);
+      const minute = 60_000;
+      const first = sent.filter((t) => t < sent[0]! + minute).length;
+      // The busiest minute: every window that starts at a request.
+      let busiest = 0;
+      for (let i = 0, j = 0; i < sent.length; i++) {
+        while (j < sent.length && sent[j]! < sent[i]! + minute) j++;
+        busiest = Math.max(busiest, j - i);
+      }
+      const span = (sent.at(-1)! - sent[0]!) / 1000;
+      return [
+        {
+          scenario: `7. --rpm ${rpm}, batch of ${n} inputs × 3: requests the provider got in the first minute / ${rpm}`,
+          unit: "requests",
+          samples: [first],
+          baseline: `${sent.length} requests over ${round(span)} s; busiest minute ${busiest}`,
+          ratio: first / rpm,
+          goal: `≥ 0.95, and no minute above ${rpm}`,
+          met: first >= 0.95 * rpm && busiest <= rpm,
+        },
+      ];
+    },
+  },
+  {
     id: "5 6",
     title: "CLI wall and memory",
     async run(stack) {
@@ -468,7 +516,7 @@ async function main(): Promise<void> {
     JSON.stringify({ mcpServers: { everything: MCP_SERVER } }),
   );
   // Granted what the scenarios' jobs use: the fake model, the tool server and the repository.
-  const endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-bench" }, [
+  const endpoint = await startServeProcess(restate, { OPENAI_API_KEY: "sk-bench", ...PROFILE }, [
     "--allow-base-url",
     fake.baseUrl,
     "--allow-host",
