@@ -5,7 +5,9 @@
  * - AnchorInput.run: the invocation shape of one pagent batch input (one orchestrating
  *   virtual-object invocation calling three child invocations, AnchorTask.analysis, each doing one
  *   `ctx.run` that calls the LLM provider);
- * - AnchorSeed.run: the seed's shape, three `ctx.run` calling the provider in one invocation.
+ * - AnchorSeed.run: the seed's shape, three `ctx.run` calling the provider in one invocation;
+ * - AnchorFanOut.run: n trivial `ctx.run`s in one invocation, in groups of 100 as pagent's agent
+ *   turn runs its tool calls (the floor of scenario 3's durable overhead per task).
  * The provider call is a plain fetch of the same chat-completions request pagent sends (system
  * instruction, the text, the analysis's JSON schema), so the fake answers both alike.
  *
@@ -90,6 +92,24 @@ export const anchorSeed = restate.object({
   },
 });
 
+export const anchorFanOut = restate.service({
+  name: "AnchorFanOut",
+  handlers: {
+    run: async (ctx: restate.Context, req: { n: number; group: number }): Promise<number> => {
+      let words = 0;
+      for (let from = 0; from < req.n; from += req.group) {
+        const counts = await restate.RestatePromise.all(
+          Array.from({ length: Math.min(req.group, req.n - from) }, (_, i) =>
+            ctx.run(`count ${from + i}`, () => `word ${from + i}`.split(" ").length),
+          ),
+        );
+        words += counts.reduce((a, b) => a + b, 0);
+      }
+      return words;
+    },
+  },
+});
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await restate
     .endpoint()
@@ -97,6 +117,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     .bind(anchorTask)
     .bind(anchorInput)
     .bind(anchorSeed)
+    .bind(anchorFanOut)
     .listen(Number(process.argv[2]));
   console.log("listening");
 }

@@ -11,7 +11,13 @@ import * as clients from "@restatedev/restate-sdk-clients";
 import { freePort } from "../src/restate/server.js";
 import { NODE } from "../test/helpers/cli.js";
 import { ms, type BenchStack } from "./common.js";
-import type { AnchorAnalysis, anchorInput, anchorNoop, anchorSeed } from "./anchor-endpoint.js";
+import type {
+  AnchorAnalysis,
+  anchorFanOut,
+  anchorInput,
+  anchorNoop,
+  anchorSeed,
+} from "./anchor-endpoint.js";
 
 export interface Anchors {
   pid: number;
@@ -24,6 +30,8 @@ export interface Anchors {
     analyses: AnchorAnalysis[],
     concurrency: number,
   ): Promise<number>;
+  /** One invocation running `n` trivial ctx.runs in groups of `group`: its wall time in ms. */
+  fanOut(n: number, group: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -70,6 +78,11 @@ export async function startAnchors(stack: Omit<BenchStack, "anchors">): Promise<
           .run({ baseUrl: stack.fake.baseUrl, text: texts[i]!, analyses }),
       );
       return texts.length / ((ms() - started) / 1000);
+    },
+    async fanOut(n, group) {
+      const started = ms();
+      await ingress.serviceClient<typeof anchorFanOut>({ name: "AnchorFanOut" }).run({ n, group });
+      return ms() - started;
     },
     async close() {
       if (child.exitCode !== null) return;

@@ -21,6 +21,7 @@ import * as clients from "@restatedev/restate-sdk-clients";
 import { ChatOpenAI } from "@langchain/openai";
 import type { AnalyzeRequest, AskRequest, Job } from "../services/index.js";
 import { BUILTIN_ANALYSES } from "../services/analyses.js";
+import { FAN_OUT_CHUNK } from "../services/job/stopping.js";
 import { DEFAULT_RETRY, type JobResult } from "../services/types.js";
 import { builtinTools } from "../services/tools/index.js";
 import { CLI, NODE, runCli } from "../test/helpers/cli.js";
@@ -53,7 +54,10 @@ const LATENCY = Number(process.env.BENCH_LATENCY_MS ?? 1000);
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
 /** BENCH_CPU_PROF=<dir>: the endpoint writes a V8 CPU profile there when the bench stops it. */
 const PROFILE = process.env.BENCH_CPU_PROF
-  ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}` }
+  ? {
+      NODE_OPTIONS: `--require ${path.join(BENCH_DIR, "cpu-prof.cjs")}`,
+      BENCH_CPU_PROF_DIR: path.resolve(process.env.BENCH_CPU_PROF),
+    }
   : {};
 
 const rows: Row[] = [];
@@ -68,7 +72,7 @@ function record(row: RowInput): Row {
   rows.push(full);
   const ratio = full.ratio === null ? "" : ` ratio ${full.ratio.toFixed(3)}`;
   console.log(
-    `${full.scenario}: median ${full.median} ${full.unit} (${full.min}–${full.max})${ratio} goal ${full.goal}${full.met === null ? "" : full.met ? " MET" : " MISSED"}${full.note ? `\n  ${full.note}` : ""}`,
+    `${full.scenario}: median ${full.median} ${full.unit} (${full.min}–${full.max})${ratio} goal ${full.goal}${full.met === null ? "" : full.met ? " MET" : " MISSED"}\n  ${full.baseline}${full.note ? `\n  ${full.note}` : ""}`,
   );
   return full;
 }
@@ -203,6 +207,14 @@ function batchFiles(dir: string, n: number, tag = ""): string[] {
   });
 }
 
+/** The processes whose CPU time a row reports. */
+const pidsOf = (stack: BenchStack) => ({
+  "restate-server": stack.restate.pid,
+  endpoint: stack.endpoint.process.child.pid!,
+  "anchor endpoint": stack.anchors.pid,
+  "bench (fake LLM)": process.pid,
+});
+
 const scenarios: Scenario[] = [
   {
     id: "1",
@@ -308,10 +320,14 @@ const scenarios: Scenario[] = [
               },
         );
         const runs = n >= 1000 ? Math.min(RUNS, 2) : Math.min(RUNS, 3);
-        const durable = await repeat(
-          runs,
-          async () => (await runAsk(stack, 3, ["word_count"])).wall,
-        );
+        let cpu = "";
+        const durable = await repeat(runs, async () => {
+          const share = await cpuShare(pidsOf(stack), () => runAsk(stack, 3, ["word_count"]));
+          cpu = describeCpu(share);
+          return share.value.wall;
+        });
+        // Raw Restate's floor: the same n ctx.runs in one invocation, in groups of 100 likewise.
+        const anchor = await repeat(runs, () => stack.anchors.fanOut(n, FAN_OUT_CHUNK));
         // The same work without Restate: the same two model turns and the same tool calls, in process.
         const plain = await repeat(runs, async () => {
           const started = ms();
@@ -334,10 +350,11 @@ const scenarios: Scenario[] = [
           scenario: `3. durable overhead per task, N=${n}: (durable − plain) / N`,
           unit: "ms/task",
           samples: durable.map((d, i) => (d - (plain[i] ?? median(plain))) / n),
-          baseline: `plain Promise.all ${round(median(plain))} ms; durable ${round(median(durable))} ms`,
+          baseline: `plain Promise.all ${round(median(plain))} ms; durable ${round(median(durable))} ms; anchor (raw Restate, ${n} ctx.run in 1 invocation) ${round(median(anchor))} ms = ${round(median(anchor) / n)} ms/task`,
           ratio: null,
           goal: n >= 100 ? "≤ 0.5 ms" : "—",
           met: n >= 100 ? perTask <= 0.5 : null,
+          note: cpu,
         });
       }
       return out;
@@ -371,12 +388,7 @@ const scenarios: Scenario[] = [
       const batchDir = mkdtempSync(path.join(tmpdir(), "pagent-bench-batch-"));
       const throughput: Record<string, number> = {};
       const out: RowInput[] = [];
-      const pids = {
-        "restate-server": stack.restate.pid,
-        endpoint: stack.endpoint.process.child.pid!,
-        "anchor endpoint": stack.anchors.pid,
-        "bench (fake LLM)": process.pid,
-      };
+      const pids = pidsOf(stack);
       const analyses = BUILTIN_ANALYSES.map((a) => ({
         name: a.name,
         instruction: a.instruction,
