@@ -161,15 +161,21 @@ export async function run(
           const tool = registry.get(tc.name);
           return tool?.pure ? pureToolStep(ctx, tool, call) : tasksClient(ctx).tool(call);
         });
-        for (const [i, call] of toolCalls.entries()) {
+        // All the chunk's invocation ids in one wait: one at a time cost a round trip to Restate each.
+        const ids = await restate.RestatePromise.all(
+          toolCalls.map((call) =>
+            restate.RestatePromise.resolve(
+              "invocationId" in call
+                ? (call as restate.InvocationPromise<ToolCallOutcome>).invocationId
+                : undefined,
+            ),
+          ),
+        );
+        for (const [i, id] of ids.entries()) {
           const task = toolTasks[from + i]!;
           task.state = "running";
-          if ("invocationId" in call) {
-            task.invocationId = await (call as restate.InvocationPromise<ToolCallOutcome>)
-              .invocationId;
-          } else {
-            task.inline = true;
-          }
+          if (id !== undefined) task.invocationId = id;
+          else task.inline = true;
           saveTask(ctx, task);
         }
         toolsFinished = await eachAsItSettles<ToolCallOutcome>(
