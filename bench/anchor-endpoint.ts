@@ -6,6 +6,9 @@
  *   virtual-object invocation calling three child invocations, AnchorTask.analysis, each doing one
  *   `ctx.run` that calls the LLM provider);
  * - AnchorSeed.run: the seed's shape, three `ctx.run` calling the provider in one invocation;
+ * - AnchorAsk.run: the invocation shape of a pagent ask job with one round of tool calls (one
+ *   orchestrating virtual-object invocation calling an LLM invocation, one invocation per tool call
+ *   the model asked for (an HTTP GET in a `ctx.run`), then the LLM invocation again);
  * - AnchorFanOut.run: n trivial `ctx.run`s in one invocation, in groups of 100 as pagent's agent
  *   turn runs its tool calls (the floor of scenario 3's durable overhead per task).
  * The provider call is a plain fetch of the same chat-completions request pagent sends (system
@@ -49,6 +52,69 @@ async function callProvider(baseUrl: string, text: string, analysis: AnchorAnaly
   const body = (await res.json()) as { choices: { message: { content: string } }[] };
   return JSON.parse(body.choices[0]!.message.content) as unknown;
 }
+
+type ChatMessage = Record<string, unknown>;
+interface ToolCall {
+  id: string;
+  function: { name: string; arguments: string };
+}
+
+async function chat(baseUrl: string, messages: ChatMessage[]): Promise<ChatMessage> {
+  const res = await fetch(`${baseUrl}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer sk-bench" },
+    body: JSON.stringify({ model: "bench", messages }),
+  });
+  if (!res.ok) throw new Error(`provider answered ${res.status}`);
+  const body = (await res.json()) as { choices: { message: ChatMessage }[] };
+  return body.choices[0]!.message;
+}
+
+export const anchorLlm = restate.service({
+  name: "AnchorLlm",
+  handlers: {
+    turn: async (
+      ctx: restate.Context,
+      req: { baseUrl: string; messages: ChatMessage[] },
+    ): Promise<ChatMessage> => ctx.run("llm", () => chat(req.baseUrl, req.messages)),
+  },
+});
+
+export const anchorTool = restate.service({
+  name: "AnchorTool",
+  handlers: {
+    get: async (ctx: restate.Context, url: string): Promise<string> =>
+      ctx.run("get", async () => (await fetch(url)).text()),
+  },
+});
+
+export const anchorAsk = restate.object({
+  name: "AnchorAsk",
+  handlers: {
+    run: async (
+      ctx: restate.ObjectContext,
+      req: { baseUrl: string; prompt: string },
+    ): Promise<unknown> => {
+      const llm = ctx.serviceClient<typeof anchorLlm>({ name: "AnchorLlm" });
+      const tool = ctx.serviceClient<typeof anchorTool>({ name: "AnchorTool" });
+      const messages: ChatMessage[] = [{ role: "user", content: req.prompt }];
+      const first = await llm.turn({ baseUrl: req.baseUrl, messages });
+      const calls = (first.tool_calls ?? []) as ToolCall[];
+      const results = await restate.RestatePromise.all(
+        calls.map((c) => tool.get((JSON.parse(c.function.arguments) as { url: string }).url)),
+      );
+      const second = await llm.turn({
+        baseUrl: req.baseUrl,
+        messages: [
+          ...messages,
+          first,
+          ...calls.map((c, i) => ({ role: "tool", tool_call_id: c.id, content: results[i] })),
+        ],
+      });
+      return second.content;
+    },
+  },
+});
 
 export const anchorNoop = restate.service({
   name: "AnchorNoop",
@@ -118,6 +184,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     .bind(anchorInput)
     .bind(anchorSeed)
     .bind(anchorFanOut)
+    .bind(anchorLlm)
+    .bind(anchorTool)
+    .bind(anchorAsk)
     .listen(Number(process.argv[2]));
   console.log("listening");
 }

@@ -13,6 +13,7 @@ import { NODE } from "../test/helpers/cli.js";
 import { ms, type BenchStack } from "./common.js";
 import type {
   AnchorAnalysis,
+  anchorAsk,
   anchorFanOut,
   anchorInput,
   anchorNoop,
@@ -30,6 +31,8 @@ export interface Anchors {
     analyses: AnchorAnalysis[],
     concurrency: number,
   ): Promise<number>;
+  /** One ask-shaped job (bench/anchor-endpoint.ts AnchorAsk): its wall time in ms. */
+  ask(): Promise<number>;
   /** One invocation running `n` trivial ctx.runs in groups of `group`: its wall time in ms. */
   fanOut(n: number, group: number): Promise<number>;
   close(): Promise<void>;
@@ -78,6 +81,13 @@ export async function startAnchors(stack: Omit<BenchStack, "anchors">): Promise<
           .run({ baseUrl: stack.fake.baseUrl, text: texts[i]!, analyses }),
       );
       return texts.length / ((ms() - started) / 1000);
+    },
+    async ask() {
+      const started = ms();
+      await ingress
+        .objectClient<typeof anchorAsk>({ name: "AnchorAsk" }, `${run}-${keys++}`)
+        .run({ baseUrl: stack.fake.baseUrl, prompt: "bench" });
+      return ms() - started;
     },
     async fanOut(n, group) {
       const started = ms();
