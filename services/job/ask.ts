@@ -174,9 +174,14 @@ export async function run(
         for (const [i, id] of ids.entries()) {
           const task = toolTasks[from + i]!;
           task.state = "running";
-          if (id !== undefined) task.invocationId = id;
-          else task.inline = true;
-          saveTask(ctx, task);
+          if (id !== undefined) {
+            task.invocationId = id;
+            saveTask(ctx, task);
+          } else {
+            // A step in this invocation takes no time worth a journal write of its own: its record
+            // is written once, done (a progress poll in between still reports it started).
+            task.inline = true;
+          }
         }
         toolsFinished = await eachAsItSettles<ToolCallOutcome>(
           toolCalls,
