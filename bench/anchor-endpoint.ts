@@ -32,42 +32,37 @@ export interface AnchorRequest {
   analyses: AnchorAnalysis[];
 }
 
-async function callProvider(baseUrl: string, text: string, analysis: AnchorAnalysis) {
-  const res = await fetch(`${baseUrl}/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: "Bearer sk-bench" },
-    body: JSON.stringify({
-      model: "bench",
-      messages: [
-        { role: "system", content: analysis.instruction },
-        { role: "user", content: text },
-      ],
-      response_format: {
-        type: "json_schema",
-        json_schema: { name: analysis.name, schema: analysis.schema },
-      },
-    }),
-  });
-  if (!res.ok) throw new Error(`provider answered ${res.status}`);
-  const body = (await res.json()) as { choices: { message: { content: string } }[] };
-  return JSON.parse(body.choices[0]!.message.content) as unknown;
-}
-
 type ChatMessage = Record<string, unknown>;
 interface ToolCall {
   id: string;
   function: { name: string; arguments: string };
 }
 
-async function chat(baseUrl: string, messages: ChatMessage[]): Promise<ChatMessage> {
+/** One chat-completions request to the provider: the answer's message. */
+async function chat(baseUrl: string, body: Record<string, unknown>): Promise<ChatMessage> {
   const res = await fetch(`${baseUrl}/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: "Bearer sk-bench" },
-    body: JSON.stringify({ model: "bench", messages }),
+    body: JSON.stringify({ model: "bench", ...body }),
   });
   if (!res.ok) throw new Error(`provider answered ${res.status}`);
-  const body = (await res.json()) as { choices: { message: ChatMessage }[] };
-  return body.choices[0]!.message;
+  const answer = (await res.json()) as { choices: { message: ChatMessage }[] };
+  return answer.choices[0]!.message;
+}
+
+/** An analysis as pagent asks for it: instruction, text, the answer's JSON schema. */
+async function callProvider(baseUrl: string, text: string, analysis: AnchorAnalysis) {
+  const message = await chat(baseUrl, {
+    messages: [
+      { role: "system", content: analysis.instruction },
+      { role: "user", content: text },
+    ],
+    response_format: {
+      type: "json_schema",
+      json_schema: { name: analysis.name, schema: analysis.schema },
+    },
+  });
+  return JSON.parse(message.content as string) as unknown;
 }
 
 export const anchorLlm = restate.service({
@@ -76,7 +71,7 @@ export const anchorLlm = restate.service({
     turn: async (
       ctx: restate.Context,
       req: { baseUrl: string; messages: ChatMessage[] },
-    ): Promise<ChatMessage> => ctx.run("llm", () => chat(req.baseUrl, req.messages)),
+    ): Promise<ChatMessage> => ctx.run("llm", () => chat(req.baseUrl, { messages: req.messages })),
   },
 });
 

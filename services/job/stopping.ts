@@ -74,6 +74,7 @@ export async function eachAsItSettles<T>(
   stopped = first === STOP;
   return !stopped;
 }
+
 /**
  * Out of time: cancels the tasks of `tasks` that are still queued or running and records them as
  * failed with `error`. Returns the tasks it stopped.
