@@ -54,10 +54,15 @@ export async function startAnchors(stack: Omit<BenchStack, "anchors">): Promise<
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "anchor-endpoint.js");
   const child = spawn(NODE, [script, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
   await new Promise<void>((resolve, reject) => {
-    let out = "";
+    let out: string | undefined = "";
+    // Read on after "listening" (the SDK logs every invocation), keeping nothing.
     child.stdout.on("data", (chunk: Buffer) => {
+      if (out === undefined) return;
       out += chunk.toString();
-      if (out.includes("listening")) resolve();
+      if (out.includes("listening")) {
+        out = undefined;
+        resolve();
+      }
     });
     child.once("exit", (code) => reject(new Error(`anchor endpoint exited ${code}`)));
   });
