@@ -17,7 +17,7 @@ import type { FakeOpenAI } from "../test/helpers/fake-openai.js";
 import { schemaAnswer } from "../test/helpers/request-log.js";
 import { startRestate } from "../test/helpers/restate.js";
 import type { ToolServer } from "../test/helpers/tool-server.js";
-import type { Row } from "./run.js";
+import { median, round, type RowInput } from "./common.js";
 
 export interface ServerlessBenchOptions {
   fake: FakeOpenAI;
@@ -33,20 +33,7 @@ interface Measured {
   ask: number[];
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const round = (n: number) => Math.round(n * 1000) / 1000;
-const row = (r: Omit<Row, "median" | "min" | "max">): Row => ({
-  ...r,
-  median: round(median(r.samples)),
-  min: round(Math.min(...r.samples)),
-  max: round(Math.max(...r.samples)),
-});
-
-export async function serverlessScenarios(options: ServerlessBenchOptions): Promise<Row[]> {
+export async function serverlessScenarios(options: ServerlessBenchOptions): Promise<RowInput[]> {
   const { fake, tools, latencyMs } = options;
   const restate = await startRestate();
   const dir = mkdtempSync(path.join(tmpdir(), "pagent-bench-serverless-"));
@@ -171,17 +158,16 @@ export async function serverlessScenarios(options: ServerlessBenchOptions): Prom
     const bidiBatch = median(bidirectional.batch);
     const bidiAsk = median(bidirectional.ask);
     /** A batch row: throughput in one split against the bidirectional endpoint's. */
-    const batchRow = (scenario: string, samples: number[], note?: string) =>
-      row({
-        scenario,
-        unit: "inputs/s",
-        samples,
-        baseline: `bidirectional, one endpoint: ${round(bidiBatch)} inputs/s`,
-        ratio: median(samples) / bidiBatch,
-        goal: "— (what serverless costs)",
-        met: null,
-        ...(note ? { note } : {}),
-      });
+    const batchRow = (scenario: string, samples: number[], note?: string) => ({
+      scenario,
+      unit: "inputs/s",
+      samples,
+      baseline: `bidirectional, one endpoint: ${round(bidiBatch)} inputs/s`,
+      ratio: median(samples) / bidiBatch,
+      goal: "— (what serverless costs)",
+      met: null,
+      ...(note ? { note } : {}),
+    });
     return [
       batchRow(
         `S1. batch ${n} inputs × 3 analyses, --concurrency 16: request-response (Job and Tasks apart) / bidirectional`,
@@ -192,7 +178,7 @@ export async function serverlessScenarios(options: ServerlessBenchOptions): Prom
         mixed.batch,
         `ask wall with this split / bidirectional = ${(median(mixed.ask) / bidiAsk).toFixed(3)}`,
       ),
-      row({
+      {
         scenario: `S2. ask, 8 parallel tool calls of ${latencyMs / 1000} s: request-response job wall / bidirectional`,
         unit: "ms",
         samples: requestResponse.ask,
@@ -201,7 +187,7 @@ export async function serverlessScenarios(options: ServerlessBenchOptions): Prom
         goal: "— (what serverless costs)",
         met: null,
         note: `request-response wall / limit = ${(median(requestResponse.ask) / latencyMs).toFixed(3)}`,
-      }),
+      },
     ];
   } finally {
     for (const proc of endpoints) await stop(proc);

@@ -161,16 +161,27 @@ export async function run(
           const tool = registry.get(tc.name);
           return tool?.pure ? pureToolStep(ctx, tool, call) : tasksClient(ctx).tool(call);
         });
-        for (const [i, call] of toolCalls.entries()) {
+        // All the chunk's invocation ids in one wait: one at a time cost a round trip to Restate each.
+        const ids = await restate.RestatePromise.all(
+          toolCalls.map((call) =>
+            restate.RestatePromise.resolve(
+              "invocationId" in call
+                ? (call as restate.InvocationPromise<ToolCallOutcome>).invocationId
+                : undefined,
+            ),
+          ),
+        );
+        for (const [i, id] of ids.entries()) {
           const task = toolTasks[from + i]!;
           task.state = "running";
-          if ("invocationId" in call) {
-            task.invocationId = await (call as restate.InvocationPromise<ToolCallOutcome>)
-              .invocationId;
+          if (id !== undefined) {
+            task.invocationId = id;
+            saveTask(ctx, task);
           } else {
+            // A step in this invocation takes no time worth a journal write of its own: its record
+            // is written once, done (a progress poll in between still reports it started).
             task.inline = true;
           }
-          saveTask(ctx, task);
         }
         toolsFinished = await eachAsItSettles<ToolCallOutcome>(
           toolCalls,

@@ -45,28 +45,34 @@ export function firstOrStop<T>(
 }
 
 /**
- * Waits for the calls one at a time as they finish, so the job's view shows each task done the moment
- * it is, not when the slowest sibling is. Returns false if `stop` (the job's deadline) came first.
+ * Waits for the calls, handing each to `onSettled` the moment it settles, so the job's view shows
+ * each task done the moment it is, not when the slowest sibling is. Returns false if `stop` (the
+ * job's deadline) came first; from then on `onSettled` is not called again.
+ *
+ * One combinator over all the calls, each reporting through its own `map` callback: racing the
+ * remaining calls again after each one settled built n combinators and attached a reaction to every
+ * remaining call each time, O(n²) for a fan-out of n.
  */
 export async function eachAsItSettles<T>(
   calls: restate.RestatePromise<T>[],
   onSettled: (settled: Settled<T>) => void,
   stop?: Stop,
 ): Promise<boolean> {
-  const settling = calls.map((call, index) =>
-    call.map((value, failure): Settled<T> => ({ index, value, failure })),
+  let stopped = false;
+  const all = restate.RestatePromise.all(
+    calls.map((call, index) =>
+      call.map((value, failure) => {
+        if (!stopped) onSettled({ index, value, failure });
+      }),
+    ),
   );
-  let remaining = settling.map((_, i) => i);
-  while (remaining.length > 0) {
-    const settled = await firstOrStop(
-      remaining.map((i) => settling[i]!),
-      stop,
-    );
-    if (settled === STOP) return false;
-    remaining = remaining.filter((i) => i !== settled.index);
-    onSettled(settled);
+  if (!stop) {
+    await all;
+    return true;
   }
-  return true;
+  const first = await firstOrStop([all], stop);
+  stopped = first === STOP;
+  return !stopped;
 }
 
 /**

@@ -6,7 +6,10 @@
  * and tokens per minute) in front of one FIFO queue of callers that can give up (abort signal).
  *
  * Each bucket holds one second's worth of its limit (at least one request), so a cold start may
- * send that burst at once and after it the average rate never exceeds the limit. A request that
+ * send that burst at once and after it the average rate never exceeds the limit. On its own that
+ * bucket lets a minute hold the limit plus the burst (610 requests for `--rpm 600`), so requests
+ * are also counted over a sliding window: no {@link RPM_WINDOW_MS} ever holds more than the limit,
+ * whichever minute the provider counts. A request that
  * costs more tokens than the bucket holds waits for a full bucket and then leaves it in debt;
  * when the call ends, its estimate is corrected by the tokens the provider really counted.
  *
@@ -26,6 +29,13 @@ export interface RateLimits {
 
 /** How long a limit asked for by a call keeps applying after the last call that asked for it. */
 export const LIMIT_MEMORY_MS = 2 * 60_000;
+
+/**
+ * The window `--rpm` counts requests over: a minute, plus a margin because the provider counts a
+ * request when it arrives, which trails the moment it was let go by a delay that varies (a new
+ * connection, a busy event loop). In steady state it costs the margin's share of the rate (1.6%).
+ */
+export const RPM_WINDOW_MS = 61_000;
 
 /** What a caller gets once it may call the provider. */
 export interface RateGrant {
@@ -100,6 +110,9 @@ export class ProviderLimiter {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly asked = { rpm: new Map<number, number>(), tpm: new Map<number, number>() };
   private buckets: { rpm?: Bucket; tpm?: Bucket } = {};
+  /** When each request of the last {@link RPM_WINDOW_MS} was let go, oldest first, from `sentFrom`. */
+  private sent: number[] = [];
+  private sentFrom = 0;
 
   /** The limits in force now (for tests and diagnostics). */
   effectiveLimits(now = Date.now()): RateLimits {
@@ -116,7 +129,7 @@ export class ProviderLimiter {
     return { ...(rpm !== undefined ? { rpm } : {}), ...(tpm !== undefined ? { tpm } : {}) };
   }
 
-  private applyLimits(now: number): void {
+  private applyLimits(now: number): RateLimits {
     const limits = this.effectiveLimits(now);
     for (const kind of ["rpm", "tpm"] as const) {
       const limit = limits[kind];
@@ -125,6 +138,19 @@ export class ProviderLimiter {
       else if (bucket) bucket.reconfigure(limit, capacityOf(limit), now);
       else this.buckets[kind] = new Bucket(limit, capacityOf(limit), now);
     }
+    return limits;
+  }
+
+  /** Milliseconds until the window holds fewer than `limit` requests. */
+  private windowWait(limit: number, now: number): number {
+    while (this.sentFrom < this.sent.length && this.sent[this.sentFrom]! <= now - RPM_WINDOW_MS)
+      this.sentFrom++;
+    if (this.sentFrom > 1024 && this.sentFrom * 2 > this.sent.length) {
+      this.sent = this.sent.slice(this.sentFrom);
+      this.sentFrom = 0;
+    }
+    const inWindow = this.sent.length - this.sentFrom;
+    return inWindow < limit ? 0 : this.sent[this.sent.length - limit]! + RPM_WINDOW_MS - now;
   }
 
   /**
@@ -156,19 +182,24 @@ export class ProviderLimiter {
     });
   }
 
-  /** Lets waiters go, in order, as long as both buckets allow; otherwise sleeps until they will. */
+  /** Lets waiters go, in order, as long as the buckets and the window allow; otherwise sleeps until they will. */
   private pump(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
     const now = Date.now();
-    this.applyLimits(now);
+    const { rpm } = this.applyLimits(now);
+    if (rpm === undefined) {
+      this.sent = [];
+      this.sentFrom = 0;
+    }
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
       const wait = Math.max(
         this.buckets.rpm?.waitFor(1, now) ?? 0,
         this.buckets.tpm?.waitFor(head.tokens, now) ?? 0,
+        rpm === undefined ? 0 : this.windowWait(rpm, now),
       );
       if (wait > 0) {
         this.timer = setTimeout(() => this.pump(), Math.ceil(wait));
@@ -176,10 +207,10 @@ export class ProviderLimiter {
       }
       this.queue.shift();
       if (head.signal && head.onAbort) head.signal.removeEventListener("abort", head.onAbort);
-      const rpm = this.buckets.rpm;
       const tpm = this.buckets.tpm;
-      rpm?.take(1);
+      this.buckets.rpm?.take(1);
       tpm?.take(head.tokens);
+      if (rpm !== undefined) this.sent.push(now);
       let settled = false;
       head.resolve({
         waitedMs: now - head.enqueuedAt,

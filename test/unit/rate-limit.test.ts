@@ -63,6 +63,26 @@ describe("ProviderLimiter", () => {
     expect(times.slice(10)).toEqual([100, 200, 300, 400, 500]);
   });
 
+  it("--rpm 600 never lets a minute hold more than 600 requests, and keeps close to 600 a minute", async () => {
+    const limiter = new ProviderLimiter();
+    // Less than 2 minutes of requests: asked for once, the limit applies for LIMIT_MEMORY_MS.
+    const { times } = startMany(limiter, 1000, { rpm: 600 });
+    await vi.advanceTimersByTimeAsync(110_000);
+    const sent = times.filter((t): t is number => t !== undefined);
+    expect(sent).toHaveLength(1000);
+    // Every minute that starts at a request: the provider may count from any of them.
+    let busiest = 0;
+    for (let i = 0, j = 0; i < sent.length; i++) {
+      while (j < sent.length && sent[j]! < sent[i]! + 60_000) j++;
+      busiest = Math.max(busiest, j - i);
+    }
+    expect(busiest).toBeLessThanOrEqual(600);
+    for (const start of [0, 30_000]) {
+      const inMinute = sent.filter((t) => t >= start && t < start + 60_000).length;
+      expect(inMinute).toBeGreaterThanOrEqual(0.95 * 600);
+    }
+  });
+
   it("refills while idle, but never beyond one second's worth", async () => {
     const limiter = new ProviderLimiter();
     await Promise.all(startMany(limiter, 2, { rpm: 120 }).grants);
