@@ -1,8 +1,10 @@
 /** The analyze workflow: every analysis of one input as its own Tasks invocation, all at once. */
 import type * as restate from "@restatedev/restate-sdk";
 import { askedByModel } from "../capabilities.js";
+import { splitChunks } from "../chunking.js";
 import type { AnalysisOutcome } from "../tasks.js";
 import { addUsage, ZERO_USAGE, type ErrorData, type JobResult } from "../types.js";
+import * as chunked from "./chunked.js";
 import type { AnalyzeRequest } from "./contract.js";
 import {
   elapsed,
@@ -41,6 +43,9 @@ export async function run(
   );
   const refusedJob = await refused(ctx, deps, view, req, askedByModel(req.model), {});
   if (refusedJob) return refusedJob;
+  // A long input (the CLI sets chunkTokens only then) runs as map and reduce; one that fits as always.
+  const chunks = req.chunkTokens !== undefined ? splitChunks(req.text, req.chunkTokens) : [];
+  if (chunks.length > 1) return chunked.run(ctx, req, view, chunks);
   view.tasks = req.analyses.map((a) => ({
     id: a.name,
     name: a.name,
