@@ -106,7 +106,13 @@ export async function run(
     const text = chunks[step.chunk]!;
     return ctx
       .objectClient<Chunks>({ name: CHUNK_SERVICE }, chunkKey(map, req.model, text))
-      .analysis({ ...shared, analysis: map, text, retentionMs });
+      .analysis({
+        ...shared,
+        analysis: map,
+        text,
+        retentionMs,
+        ...(req.fresh ? { fresh: true } : {}),
+      });
   };
 
   const deadline = deadlineTimer(ctx, req, view.createdAt);

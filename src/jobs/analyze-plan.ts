@@ -97,7 +97,9 @@ export function planAnalyze(opts: AnalyzePlanOptions): Submission {
       retentionMs: opts.retentionMs,
       ...opts.bounds,
       // Only a long input carries these: one that fits is submitted exactly as before chunking.
-      ...(chunked.chunkTokens !== undefined ? { ...chunked, concurrency: opts.concurrency } : {}),
+      ...(chunked.chunkTokens !== undefined
+        ? { ...chunked, concurrency: opts.concurrency, ...(opts.fresh ? { fresh: true } : {}) }
+        : {}),
     };
     return { input: input.label, request };
   });
