@@ -1,21 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { chunkKey, estimateTokens, overlapTokens, splitChunks } from "../../services/chunking.js";
-
-/** A long text of numbered paragraphs of 2 to 6 varied sentences. */
-export function longText(paragraphs: number): string {
-  const words = "river stone market ledger harbour signal orchard copper lantern meadow".split(" ");
-  const out: string[] = [];
-  for (let p = 0; p < paragraphs; p++) {
-    const sentences: string[] = [];
-    for (let s = 0; s < 2 + ((p * 7 + 3) % 5); s++) {
-      const n = 6 + ((p * 13 + s * 5) % 11);
-      const w = Array.from({ length: n }, (_, i) => words[(p * 3 + s * 7 + i * i) % words.length]);
-      sentences.push(`Paragraph ${p} sentence ${s} tells of the ${w.join(" ")}.`);
-    }
-    out.push(sentences.join(" "));
-  }
-  return out.join("\n\n") + "\n";
-}
+import { longText } from "../helpers/long-text.js";
 
 /** The text with the overlap of every chunk but the first taken off: the original again. */
 function bodies(chunks: string[], text: string): string {
@@ -47,7 +32,7 @@ describe("splitChunks", () => {
   });
 
   it("covers the whole text in order, within the budget, with a small overlap", () => {
-    const text = longText(800);
+    const text = longText(200_000);
     const chunks = splitChunks(text, 2000);
     expect(chunks.length).toBeGreaterThan(text.length / 4 / 2000);
     for (const chunk of chunks) expect(estimateTokens(chunk)).toBeLessThanOrEqual(2000);
@@ -61,12 +46,12 @@ describe("splitChunks", () => {
   });
 
   it("is deterministic", () => {
-    const text = longText(300);
+    const text = longText(80_000);
     expect(splitChunks(text, 1000)).toEqual(splitChunks(text, 1000));
   });
 
   it("moves only the chunks near an edit: the rest are byte-identical", () => {
-    const text = longText(800);
+    const text = longText(200_000);
     const before = splitChunks(text, 2000);
     const paragraphs = text.split("\n\n");
     let changed = 0;
