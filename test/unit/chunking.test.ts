@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { chunkKey, estimateTokens, overlapTokens, splitChunks } from "../../services/chunking.js";
+import {
+  BUILTIN_ANALYSES,
+  DEFAULT_REDUCE,
+  partialsText,
+  reduceSpec,
+} from "../../services/analyses.js";
 import { longText } from "../helpers/long-text.js";
 
 /** The text with the overlap of every chunk but the first taken off: the original again. */
@@ -91,5 +97,24 @@ describe("chunkKey", () => {
     expect(chunkKey({ ...analysis, instruction: "Other." }, model, "text")).not.toBe(key);
     expect(chunkKey(analysis, { ...model, name: "n" }, "text")).not.toBe(key);
     expect(chunkKey(analysis, { ...model, baseUrl: "http://b/v1" }, "text")).not.toBe(key);
+  });
+});
+
+describe("reduce steps", () => {
+  it("merge key points given word for word by two chunks once, in order", () => {
+    const keyPoints = BUILTIN_ANALYSES.find((a) => a.name === "key-points")!;
+    expect(
+      partialsText(keyPoints, [{ points: ["A rose.", "B fell."] }, { points: ["b fell", "C."] }]),
+    ).toBe("- A rose.\n- B fell.\n- C.");
+    expect(reduceSpec(keyPoints).instruction).toMatch(/drop duplicates/);
+  });
+
+  it("give a custom analysis the default merge, or its own reduce instruction", () => {
+    const custom = { name: "risks", instruction: "List the risks.", schema: {} };
+    expect(reduceSpec(custom).instruction).toContain(DEFAULT_REDUCE);
+    expect(reduceSpec({ ...custom, reduce: "Keep the five worst." }).instruction).toContain(
+      "Keep the five worst.",
+    );
+    expect(partialsText(custom, [{ result: "one" }, { result: "two" }])).toBe("one\n\ntwo");
   });
 });
