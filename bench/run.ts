@@ -27,6 +27,7 @@ import { rssMiB } from "../test/helpers/procs.js";
 import { schemaAnswer } from "../test/helpers/request-log.js";
 import { startRestate, startServeProcess } from "../test/helpers/restate.js";
 import { startToolServer } from "../test/helpers/tool-server.js";
+import { chunkScenarios } from "./chunks.js";
 
 const BENCH_DIR = path
   .dirname(fileURLToPath(import.meta.url))
@@ -353,6 +354,10 @@ async function main(): Promise<void> {
       }
     }
     rmSync(batchDir, { recursive: true, force: true });
+
+    // 7. long inputs in chunks (bench/chunks.ts).
+    const chunkRows = await chunkScenarios({ ingressUrl: restate.ingressUrl, fake, runs: RUNS });
+    for (const row of chunkRows) record(row);
 
     // 5. CLI wall and 6. memory.
     await cliScenarios(fake, restate.adminUrl, endpoint.process.child.pid!, restate.pid);

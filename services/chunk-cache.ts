@@ -5,8 +5,8 @@
  * the object's state; a key already answered returns that answer without asking anyone.
  *
  * Only a success is kept: a failure, a cancel or a `--timeout` ends the invocation with nothing
- * stored, so the next job asks again. Each use keeps the answer at least the using job's retention
- * longer (a delayed `expire`). The handler is exclusive per key, so two jobs that need the same chunk
+ * stored, so the next job asks again. The answer is kept for the retention of the job that used it
+ * last (a delayed `expire`). The handler is exclusive per key, so two jobs that need the same chunk
  * at once ask once: the second waits and reuses. Never a key in it: the model spec holds none.
  */
 import * as restate from "@restatedev/restate-sdk";
@@ -27,7 +27,8 @@ export interface ChunkOutcome extends AnalysisOutcome {
 }
 
 const OUTCOME = "outcome";
-const EXPIRES_AT = "expiresAt";
+/** How many times the answer was used: an `expire` sent before the latest use does nothing. */
+const USES = "uses";
 
 type Analysis = (ctx: restate.Context, req: AnalysisRequest) => Promise<AnalysisOutcome>;
 
@@ -41,7 +42,13 @@ export function createChunks(grants: GrantSource, analysis: Analysis) {
         const kept = req.fresh ? null : await ctx.get<AnalysisOutcome>(OUTCOME);
         if (kept) {
           await keep(ctx, req.retentionMs);
-          return { output: kept.output, usage: ZERO_USAGE, ms: 0, llmCalls: 0, reused: true };
+          return {
+            output: kept.output,
+            usage: ZERO_USAGE,
+            ms: 0,
+            llmCalls: 0,
+            reused: true,
+          };
         }
         const { retentionMs: _retention, fresh: _fresh, ...task } = req;
         const outcome = await analysis(ctx, task);
@@ -49,10 +56,9 @@ export function createChunks(grants: GrantSource, analysis: Analysis) {
         await keep(ctx, req.retentionMs);
         return outcome;
       },
-      /** Forgets the answer once no job has used it for its retention. */
-      expire: async (ctx: restate.ObjectContext): Promise<void> => {
-        const at = await ctx.get<number>(EXPIRES_AT);
-        if (at !== null && at <= (await ctx.date.now())) ctx.clearAll();
+      /** Forgets the answer once the retention of its latest use has passed. */
+      expire: async (ctx: restate.ObjectContext, use: number): Promise<void> => {
+        if ((await ctx.get<number>(USES)) === use) ctx.clearAll();
       },
     },
     options: {
@@ -67,14 +73,16 @@ export function createChunks(grants: GrantSource, analysis: Analysis) {
       },
     },
   });
-  /** Keeps the answer at least `retentionMs` from now; an earlier expiry already scheduled then does nothing. */
+  /**
+   * Keeps the answer `retentionMs` after this use: the `expire` sent now clears it unless a later use
+   * came first. No clock is read, which would cost a journaled step per chunk.
+   */
   async function keep(ctx: restate.ObjectContext, retentionMs: number): Promise<void> {
-    const at = (await ctx.date.now()) + retentionMs;
-    if (at <= ((await ctx.get<number>(EXPIRES_AT)) ?? 0)) return;
-    ctx.set(EXPIRES_AT, at);
+    const use = ((await ctx.get<number>(USES)) ?? 0) + 1;
+    ctx.set(USES, use);
     ctx
       .objectSendClient<typeof chunks>({ name: CHUNK_SERVICE }, ctx.key)
-      .expire(restate.rpc.sendOpts({ delay: retentionMs }));
+      .expire(use, restate.rpc.sendOpts({ delay: retentionMs }));
   }
   return chunks;
 }

@@ -163,9 +163,19 @@ export async function run(
     if (++p.mapped === chunks.length && !p.error) pending.unshift({ progress: p, task: p.reduce });
   };
 
+  /**
+   * Tasks started but not yet in the view: their invocation ids are read after the next wait, by
+   * when they have arrived, so the loop never waits a round trip to Restate per task it starts.
+   */
+  const starting: { task: TaskView; id: Promise<string> }[] = [];
+  const recordStarted = async () => {
+    for (const { task, id } of starting.splice(0)) {
+      task.invocationId = await id;
+      saveTask(ctx, task);
+    }
+  };
   try {
     while (inFlight.size > 0 || (!stopped && pending.length > 0)) {
-      const started: TaskView[] = [];
       while (!stopped && inFlight.size < concurrency && pending.length > 0) {
         // Only finished tasks count: those in flight finish and may pass the budget.
         if (req.maxTokensTotal !== undefined && usage.total >= req.maxTokensTotal) {
@@ -181,12 +191,11 @@ export async function run(
           call.map((value, failure) => ({ index, value, failure })),
         );
         step.task.state = "running";
-        step.task.invocationId = await call.invocationId;
-        started.push(step.task);
+        starting.push({ task: step.task, id: call.invocationId });
       }
-      for (const task of started) saveTask(ctx, task);
       if (inFlight.size === 0) break;
       const settled = await firstOrStop([...inFlight.values()], deadline?.stop);
+      await recordStarted();
       if (settled === STOP) {
         stopped = timeoutError(req.timeoutMs, "before this analysis finished");
         break;
