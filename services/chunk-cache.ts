@@ -17,8 +17,6 @@ import { CHUNK_SERVICE, MAX_TASK_TIMEOUT_MS, ZERO_USAGE } from "./types.js";
 export interface ChunkRequest extends AnalysisRequest {
   /** The asking job's retention: the answer is kept at least this long after this use. */
   retentionMs: number;
-  /** `--fresh`: ask again even if an answer is kept, and keep the new one. */
-  fresh?: boolean;
 }
 
 export interface ChunkOutcome extends AnalysisOutcome {
@@ -39,7 +37,7 @@ export function createChunks(grants: GrantSource, analysis: Analysis) {
       analysis: async (ctx: restate.ObjectContext, req: ChunkRequest): Promise<ChunkOutcome> => {
         // Checked on a reuse too: anyone who reaches the ingress can call this.
         requireGranted(grants(), askedByModel(req.model));
-        const kept = req.fresh ? null : await ctx.get<AnalysisOutcome>(OUTCOME);
+        const kept = await ctx.get<AnalysisOutcome>(OUTCOME);
         if (kept) {
           await keep(ctx, req.retentionMs);
           return {
@@ -50,7 +48,7 @@ export function createChunks(grants: GrantSource, analysis: Analysis) {
             reused: true,
           };
         }
-        const { retentionMs: _retention, fresh: _fresh, ...task } = req;
+        const { retentionMs: _retention, ...task } = req;
         const outcome = await analysis(ctx, task);
         ctx.set(OUTCOME, outcome);
         await keep(ctx, req.retentionMs);

@@ -106,13 +106,7 @@ export async function run(
     const text = chunks[step.chunk]!;
     return ctx
       .objectClient<Chunks>({ name: CHUNK_SERVICE }, chunkKey(map, req.model, text))
-      .analysis({
-        ...shared,
-        analysis: map,
-        text,
-        retentionMs,
-        ...(req.fresh ? { fresh: true } : {}),
-      });
+      .analysis({ ...shared, analysis: map, text, retentionMs });
   };
 
   const deadline = deadlineTimer(ctx, req, view.createdAt);

@@ -88,8 +88,6 @@ export const AnalyzeRequestSchema = z.object({
   chunkTokens: z.number().int().positive().optional(),
   /** How many chunk tasks run at once (`--concurrency`). */
   concurrency: z.number().int().positive().optional(),
-  /** `--fresh` on a long input: its chunks are asked again, not taken from an earlier job. */
-  fresh: z.boolean().optional(),
 });
 
 export const AskRequestSchema = z.object({

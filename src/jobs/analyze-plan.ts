@@ -97,9 +97,7 @@ export function planAnalyze(opts: AnalyzePlanOptions): Submission {
       retentionMs: opts.retentionMs,
       ...opts.bounds,
       // Only a long input carries these: one that fits is submitted exactly as before chunking.
-      ...(chunked.chunkTokens !== undefined
-        ? { ...chunked, concurrency: opts.concurrency, ...(opts.fresh ? { fresh: true } : {}) }
-        : {}),
+      ...(chunked.chunkTokens !== undefined ? { ...chunked, concurrency: opts.concurrency } : {}),
     };
     return { input: input.label, request };
   });

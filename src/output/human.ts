@@ -28,7 +28,7 @@ interface Line {
 interface ChunkProgress {
   states: Map<number, Line["state"]>;
   reused: number;
-  /** Non-live output: the line saying every chunk finished was written. */
+  /** Non-live output: the line saying every chunk is done was written (as its reduce started). */
   reported?: boolean;
 }
 
@@ -156,7 +156,10 @@ export class HumanReporter implements Reporter {
   ) {
     this.chalk = new Chalk({ level: terminal.color ? 1 : 0 });
     this.out = new Chalk({ level: terminal.stdoutColor ? 1 : 0 });
-    if (terminal.live && !quiet) {
+    // A terminal that reports no width (a pty opened without a size, as `script` does) cannot be
+    // redrawn: ora would count every line as endless and erase without end. Lines instead.
+    const width = (streams.stderr as { columns?: number }).columns;
+    if (terminal.live && !quiet && width !== 0) {
       this.spinner = ora({
         stream: streams.stderr,
         color: "cyan",
@@ -208,8 +211,6 @@ export class HumanReporter implements Reporter {
     if (this.spinner) {
       this.render();
     } else if (body.type === "task.started") {
-      // A poll reports a task that finished before it (`attach` to an old job) as started, then
-      // done: its `running` line is stale. Started lines wait until the poll's events are in.
       this.startedLines.set(key, line);
       queueMicrotask(() => this.flushStarted());
     } else if (body.type !== "task.queued") {
@@ -221,7 +222,7 @@ export class HumanReporter implements Reporter {
   /**
    * A map task of a long input: counted on its analysis's line (its reduce's, the task named like
    * the analysis), never a line of its own; without a live view only a retry or a failure is
-   * written, and one line once every chunk of the analysis finished.
+   * written, and one line when the reduce starts.
    */
   private chunkEvent(
     job: string,
@@ -248,22 +249,20 @@ export class HumanReporter implements Reporter {
     const name = `${body.name} chunk ${chunk + 1}/${progress.states.size}`;
     if (body.type === "task.retrying" || body.type === "task.failed")
       this.streams.stderr.write(`${this.paint({ ...input, name, ...described })}\n`);
-    // After the rest of this poll's events: the first poll brings every chunk, some already done.
-    queueMicrotask(() => {
-      const { text, count } = mapText(progress);
-      if (progress.reported || count("done") + count("failed") < progress.states.size) return;
-      progress.reported = true;
-      // A finished job's reduce line (attach) already shows the chunks.
-      const reduce = this.lines.get(key)?.state;
-      if (reduce === "done" || reduce === "failed") return;
-      const state = count("failed") > 0 ? "failed" : "done";
-      this.streams.stderr.write(`${this.paint({ ...input, name: body.name, state, text })}\n`);
-    });
   }
 
   private flushStarted(): void {
-    for (const line of this.startedLines.values())
+    for (const line of this.startedLines.values()) {
+      // A reduce starts once every chunk of its analysis is done: say so first.
+      if (line.chunks && !line.chunks.reported) {
+        line.chunks.reported = true;
+        const { text } = mapText(line.chunks);
+        this.streams.stderr.write(
+          `${this.paint({ ...line, chunks: undefined, state: "done", text })}\n`,
+        );
+      }
       this.streams.stderr.write(`${this.paint(line)}\n`);
+    }
     this.startedLines.clear();
   }
 
