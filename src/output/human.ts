@@ -237,7 +237,10 @@ export class HumanReporter implements Reporter {
       this.chunkProgress.set(key, progress);
     }
     const before = progress.states.get(chunk);
-    progress.states.set(chunk, described.state);
+    // A chunk stopped before it started (the job was cancelled or ran out of time) did not fail:
+    // it stays queued, and its analysis's line says why.
+    const neverRan = body.type === "task.failed" && (before ?? "queued") === "queued";
+    progress.states.set(chunk, neverRan ? "queued" : described.state);
     if (body.type === "task.done" && body.reused && before !== "done") progress.reused++;
     const row = this.lines.get(key);
     if (row) row.chunks = progress;
@@ -247,7 +250,7 @@ export class HumanReporter implements Reporter {
     }
     const input = body.input !== undefined ? { input: body.input } : {};
     const name = `${body.name} chunk ${chunk + 1}/${progress.states.size}`;
-    if (body.type === "task.retrying" || body.type === "task.failed")
+    if (body.type === "task.retrying" || (body.type === "task.failed" && !neverRan))
       this.streams.stderr.write(`${this.paint({ ...input, name, ...described })}\n`);
   }
 
