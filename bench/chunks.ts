@@ -26,7 +26,12 @@ export interface ChunkRow {
 
 const CHUNK_LATENCY_MS = 250;
 const CONCURRENCY = 16;
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
+/** As bench/run.ts computes it: the middle value, or the mean of the two middle ones. */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
 
 export async function chunkScenarios(opts: {
   ingressUrl: string;
@@ -85,7 +90,7 @@ export async function chunkScenarios(opts: {
       samples: walls,
       baseline: `limit ${Math.round(limit)} ms for ${maps} map tasks; the reduces add one latency (${CHUNK_LATENCY_MS} ms) after them`,
       ratio: median(walls) / limit,
-      goal: "≤ 1.3",
+      goal: "≤ 1.3 (the reduces' own latency adds about 0.1)",
       met: median(walls) / limit <= 1.3,
     },
     {
