@@ -11,8 +11,8 @@
  */
 import * as restate from "@restatedev/restate-sdk";
 import { askedByModel, requireGranted, type GrantSource } from "./capabilities.js";
-import type { AnalysisOutcome, AnalysisRequest } from "./tasks.js";
-import { CHUNK_SERVICE, MAX_TASK_TIMEOUT_MS, ZERO_USAGE } from "./types.js";
+import { TASK_OPTIONS, type AnalysisOutcome, type AnalysisRequest } from "./tasks.js";
+import { CHUNK_SERVICE, ZERO_USAGE } from "./types.js";
 
 export interface ChunkRequest extends AnalysisRequest {
   /** The asking job's retention: the answer is kept at least this long after this use. */
@@ -59,17 +59,8 @@ export function createChunks(grants: GrantSource, analysis: Analysis) {
         if ((await ctx.get<number>(USES)) === use) ctx.clearAll();
       },
     },
-    options: {
-      // The map task runs here: the same bounds as a Tasks invocation (services/tasks.ts).
-      inactivityTimeout: 2 * MAX_TASK_TIMEOUT_MS,
-      abortTimeout: { minutes: 1 },
-      retryPolicy: {
-        maxAttempts: 50,
-        onMaxAttempts: "kill",
-        initialInterval: 500,
-        maxInterval: 10_000,
-      },
-    },
+    // The map task runs here: the same bounds as a Tasks invocation.
+    options: TASK_OPTIONS,
   });
   /**
    * Keeps the answer `retentionMs` after this use: the `expire` sent now clears it unless a later use

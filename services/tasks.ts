@@ -167,6 +167,23 @@ function withAttempts(error: unknown, attempts: number): unknown {
   });
 }
 
+/** The bounds of an invocation that runs a task's steps (Tasks, and the Chunk object's map tasks). */
+export const TASK_OPTIONS = {
+  // A step sends Restate nothing while it runs, and Restate aborts an attempt that stays silent
+  // for inactivityTimeout + abortTimeout. One step is the wait in the provider's rate-limit queue
+  // plus one call of up to --task-timeout (at most MAX_TASK_TIMEOUT_MS, 15 min; enforced by the
+  // CLI): twice that leaves the queue at least 15 minutes before a long call would be cut off.
+  inactivityTimeout: 2 * MAX_TASK_TIMEOUT_MS,
+  abortTimeout: { minutes: 1 },
+  // ctx.run bounds each step; this bounds a handler that fails outside a step (a bug) so it cannot retry forever.
+  retryPolicy: {
+    maxAttempts: 50,
+    onMaxAttempts: "kill" as const,
+    initialInterval: 500,
+    maxInterval: 10_000,
+  },
+};
+
 /** One LLM call of a task: the task's time limit, reply bound and provider limits, this attempt's signal. */
 function chatWith(credentials: Credentials, limiters?: RateLimiters) {
   return (
@@ -301,21 +318,7 @@ export function createTasks(
         return listMcpTools(ctx, mcp, req);
       },
     },
-    options: {
-      // A step sends Restate nothing while it runs, and Restate aborts an attempt that stays silent
-      // for inactivityTimeout + abortTimeout. One step is the wait in the provider's rate-limit queue
-      // plus one call of up to --task-timeout (at most MAX_TASK_TIMEOUT_MS, 15 min; enforced by the
-      // CLI): twice that leaves the queue at least 15 minutes before a long call would be cut off.
-      inactivityTimeout: 2 * MAX_TASK_TIMEOUT_MS,
-      abortTimeout: { minutes: 1 },
-      // ctx.run bounds each step; this bounds a handler that fails outside a step (a bug) so it cannot retry forever.
-      retryPolicy: {
-        maxAttempts: 50,
-        onMaxAttempts: "kill",
-        initialInterval: 500,
-        maxInterval: 10_000,
-      },
-    },
+    options: TASK_OPTIONS,
   });
 }
 

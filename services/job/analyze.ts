@@ -15,14 +15,7 @@ import {
   tasksClient,
   type JobDeps,
 } from "./lifecycle.js";
-import {
-  attemptsOf,
-  errorData,
-  jobResult,
-  rethrowUnlessCancelled,
-  statusOf,
-  timeoutError,
-} from "./results.js";
+import { jobResult, rethrowUnlessCancelled, statusOf, taskEnded, timeoutError } from "./results.js";
 import { deadlineTimer, eachAsItSettles, markCancelled, stopTasks } from "./stopping.js";
 import { saveTask, saveView } from "./view-store.js";
 
@@ -77,23 +70,11 @@ export async function run(
       calls,
       ({ index, value, failure }) => {
         const task = view.tasks[index]!;
-        if (value) {
-          Object.assign(task, {
-            state: "done",
-            output: value.output,
-            ms: value.ms,
-            usage: value.usage,
-            ...(value.attempts !== undefined ? { attempts: value.attempts } : {}),
-          });
-          result[task.name] = value.output;
-          usage = addUsage(usage, value.usage);
-        } else {
-          Object.assign(task, {
-            state: "failed",
-            error: errorData(failure),
-            ...attemptsOf(failure),
-          });
-          errors[task.name] = errorData(failure);
+        const error = taskEnded(task, value, failure);
+        if (error) errors[task.name] = error;
+        else {
+          result[task.name] = value!.output;
+          usage = addUsage(usage, value!.usage);
         }
         saveTask(ctx, task);
       },

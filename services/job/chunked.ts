@@ -22,12 +22,11 @@ import {
 import type { AnalyzeRequest } from "./contract.js";
 import { elapsed, finish, tasksClient } from "./lifecycle.js";
 import {
-  attemptsOf,
   budgetError,
-  errorData,
   jobResult,
   rethrowUnlessCancelled,
   statusOf,
+  taskEnded,
   timeoutError,
 } from "./results.js";
 import {
@@ -122,10 +121,9 @@ export async function run(
 
   const settle = (step: Step, value: ChunkOutcome | undefined, failure: unknown) => {
     const { task, progress: p } = step;
-    if (!value) {
-      const error = errorData(failure);
-      Object.assign(task, { state: "failed", error, ...attemptsOf(failure) });
-      saveTask(ctx, task);
+    const error = taskEnded(task, value, failure);
+    saveTask(ctx, task);
+    if (error) {
       if (step.chunk === undefined || p.error) return;
       // The analysis has no answer without every chunk; its other chunks still run, so a rerun
       // reuses them and asks only for this one again.
@@ -140,20 +138,11 @@ export async function run(
       saveTask(ctx, p.reduce);
       return;
     }
-    usage = addUsage(usage, value.usage);
-    p.usage = addUsage(p.usage, value.usage);
-    Object.assign(task, {
-      state: "done",
-      output: value.output,
-      ms: value.ms,
-      usage: value.usage,
-      ...(value.attempts !== undefined ? { attempts: value.attempts } : {}),
-      ...(value.reused ? { reused: true } : {}),
-    });
-    saveTask(ctx, task);
+    usage = addUsage(usage, value!.usage);
+    p.usage = addUsage(p.usage, value!.usage);
     if (step.chunk === undefined) return;
-    if (value.reused) reused++;
-    p.outputs[step.chunk] = value.output;
+    if (value!.reused) reused++;
+    p.outputs[step.chunk] = value!.output;
     if (++p.mapped === chunks.length && !p.error) pending.unshift({ progress: p, task: p.reduce });
   };
 
