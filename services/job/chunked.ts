@@ -20,7 +20,7 @@ import {
   type Usage,
 } from "../types.js";
 import type { AnalyzeRequest } from "./contract.js";
-import { elapsed, finish, tasksClient } from "./lifecycle.js";
+import { DEFAULT_RETENTION_MS, elapsed, finish, tasksClient } from "./lifecycle.js";
 import {
   budgetError,
   jobResult,
@@ -61,7 +61,7 @@ export async function run(
   view: JobView,
   chunks: string[],
 ): Promise<JobResult> {
-  const retentionMs = req.retentionMs ?? 7 * 24 * 3600 * 1000;
+  const retentionMs = req.retentionMs ?? DEFAULT_RETENTION_MS;
   const progress: Progress[] = req.analyses.map((analysis) => ({
     analysis,
     outputs: [],

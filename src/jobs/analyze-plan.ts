@@ -72,10 +72,15 @@ function chunking(text: string, opts: AnalyzePlanOptions): { chunkTokens?: numbe
     : {};
 }
 
-function jobIdFor(bytes: Buffer, opts: AnalyzePlanOptions, nonce: string, text: string): string {
+function jobIdFor(
+  bytes: Buffer,
+  opts: AnalyzePlanOptions,
+  nonce: string,
+  chunked: { chunkTokens?: number },
+): string {
   return contentId("an", [
     "analyze",
-    JSON.stringify({ analyses: opts.analyses, model: opts.model, ...chunking(text, opts) }),
+    JSON.stringify({ analyses: opts.analyses, model: opts.model, ...chunked }),
     nonce,
     bytes,
   ]);
@@ -88,7 +93,7 @@ export function planAnalyze(opts: AnalyzePlanOptions): Submission {
     if ("error" in input) return { input: input.label, error: { message: input.error } };
     const chunked = chunking(input.text, opts);
     const request: AnalyzeRequest = {
-      job: jobIdFor(input.bytes, opts, nonce, input.text),
+      job: jobIdFor(input.bytes, opts, nonce, chunked),
       input: input.label,
       text: input.text,
       analyses: opts.analyses,
