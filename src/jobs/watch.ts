@@ -8,8 +8,7 @@ import {
 import { EXIT, PagentError, UnavailableError } from "../errors.js";
 import { sqlString, type AdminClient } from "../restate/admin.js";
 import { diskTroubleMessage, type DiskTrouble } from "../restate/disk.js";
-import type { EventBody } from "../output/events.js";
-import { chunkCounts } from "../output/reporter.js";
+import { chunkCounts, type EventBody } from "../output/events.js";
 import {
   failureLine,
   snapshotTask,

@@ -1,4 +1,11 @@
-import type { ErrorData, JobKind, JobStatus, TaskKind, Usage } from "../../services/types.js";
+import type {
+  ErrorData,
+  JobKind,
+  JobResult,
+  JobStatus,
+  TaskKind,
+  Usage,
+} from "../../services/types.js";
 
 /** The NDJSON event schema (SPEC.md "Output"); bump `v` on any breaking change. */
 export const EVENT_SCHEMA_VERSION = 1;
@@ -47,4 +54,11 @@ export type PagentEvent = EventBody & { v: typeof EVENT_SCHEMA_VERSION; job: str
 
 export function makeEvent(job: string, body: EventBody, now = new Date()): PagentEvent {
   return { v: EVENT_SCHEMA_VERSION, job, ts: now.toISOString(), ...body };
+}
+
+/** A chunked job's counts, for its `job.done`. */
+export function chunkCounts(result: JobResult): { chunks?: number; reusedChunks?: number } {
+  return result.chunks !== undefined
+    ? { chunks: result.chunks, reusedChunks: result.reusedChunks ?? 0 }
+    : {};
 }

@@ -1,6 +1,5 @@
-import type { JobResult } from "../../services/types.js";
 import type { OutputMode } from "../config.js";
-import { makeEvent, type EventBody } from "./events.js";
+import { chunkCounts, makeEvent, type EventBody } from "./events.js";
 import { HumanReporter } from "./human.js";
 import type { Terminal } from "./terminal.js";
 import type { FinalResult, Reporter, Streams, View } from "./types.js";
@@ -13,13 +12,6 @@ function jsonText(value: unknown): string {
 /** `--ndjson` lines: one compact object each. */
 function ndjsonText(values: unknown[]): string {
   return values.map((value) => `${JSON.stringify(value)}\n`).join("");
-}
-
-/** A chunked job's counts, for its `job.done`. */
-export function chunkCounts(result: JobResult): { chunks?: number; reusedChunks?: number } {
-  return result.chunks !== undefined
-    ? { chunks: result.chunks, reusedChunks: result.reusedChunks ?? 0 }
-    : {};
 }
 
 class NdjsonReporter implements Reporter {
