@@ -211,6 +211,8 @@ export class HumanReporter implements Reporter {
     if (this.spinner) {
       this.render();
     } else if (body.type === "task.started") {
+      // A poll reports a task that finished before it (`attach` to an old job) as started, then
+      // done: its `running` line is stale. Started lines wait until the poll's events are in.
       this.startedLines.set(key, line);
       queueMicrotask(() => this.flushStarted());
     } else if (body.type !== "task.queued") {
