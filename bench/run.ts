@@ -32,6 +32,7 @@ import { schemaAnswer } from "../test/helpers/request-log.js";
 import { startRestate, startServeProcess } from "../test/helpers/restate.js";
 import { startToolServer } from "../test/helpers/tool-server.js";
 import { cpuShare, describeCpu, startAnchors } from "./anchors.js";
+import { chunkScenarios } from "./chunks.js";
 import { serverlessScenarios } from "./serverless.js";
 import {
   fresh,
@@ -560,6 +561,12 @@ const scenarios: Scenario[] = [
         },
       ];
     },
+  },
+  {
+    id: "8",
+    title: "long inputs in chunks",
+    run: (stack) =>
+      chunkScenarios({ ingressUrl: stack.restate.ingressUrl, fake: stack.fake, runs: stack.runs }),
   },
   {
     id: "S",

@@ -5,9 +5,10 @@
  */
 import type { GrantSource } from "./capabilities.js";
 import type { Credentials } from "./llm/chat.js";
+import { createChunks } from "./chunk-cache.js";
 import { createJob } from "./job/service.js";
 import { RateLimiters } from "./llm/rate-limit.js";
-import { createTasks } from "./tasks.js";
+import { analysisRunner, createTasks } from "./tasks.js";
 import type { ServiceSet } from "./types.js";
 
 /**
@@ -21,9 +22,20 @@ export function createServices(
   grants: GrantSource,
   which: ServiceSet = "all",
 ) {
-  const tasks = which === "job" ? undefined : createTasks(credentials, grants, new RateLimiters());
+  // The Chunk object asks the model itself (with the key): it is an executor, deployed with Tasks.
+  const limiters = new RateLimiters();
+  const executors = which !== "job";
+  const tasks = executors ? createTasks(credentials, grants, limiters) : undefined;
+  const chunks = executors
+    ? createChunks(grants, analysisRunner(credentials, grants, limiters))
+    : undefined;
   const job = which === "tasks" ? undefined : createJob(which === "all" ? grants : undefined);
-  return { tasks, job, all: [...(tasks ? [tasks] : []), ...(job ? [job] : [])] };
+  return {
+    tasks,
+    job,
+    chunks,
+    all: [...(tasks ? [tasks] : []), ...(chunks ? [chunks] : []), ...(job ? [job] : [])],
+  };
 }
 
 export type { Job } from "./job/service.js";
@@ -35,6 +47,7 @@ export type {
   JobBounds,
 } from "./job/contract.js";
 export type { Tasks } from "./tasks.js";
+export type { Chunks } from "./chunk-cache.js";
 export type { ToolsConfig } from "./tool-runner.js";
 export type { Credentials } from "./llm/chat.js";
 export type { RateLimits } from "./llm/rate-limit.js";

@@ -169,19 +169,26 @@ function withAttempts(error: unknown, attempts: number): unknown {
   });
 }
 
-/**
- * Each task is its own invocation, so a task that fails and retries never replays a sibling:
- * a retryable failure inside one invocation would discard every `ctx.run` still in flight beside it.
- */
-export function createTasks(
-  credentials: Credentials,
-  grants: GrantSource,
-  limiters?: RateLimiters,
-) {
-  // One pool of MCP connections for every job of this endpoint; servers start on first use.
-  const mcp = lazyMcp(credentials.env ?? {});
-  /** One LLM call of a task: the task's time limit, reply bound and provider limits, this attempt's signal. */
-  const chat = (
+/** The bounds of an invocation that runs a task's steps (Tasks, and the Chunk object's map tasks). */
+export const TASK_OPTIONS = {
+  // A step sends Restate nothing while it runs, and Restate aborts an attempt that stays silent
+  // for inactivityTimeout + abortTimeout. One step is the wait in the provider's rate-limit queue
+  // plus one call of up to --task-timeout (at most MAX_TASK_TIMEOUT_MS, 15 min; enforced by the
+  // CLI): twice that leaves the queue at least 15 minutes before a long call would be cut off.
+  inactivityTimeout: 2 * MAX_TASK_TIMEOUT_MS,
+  abortTimeout: { minutes: 1 },
+  // ctx.run bounds each step; this bounds a handler that fails outside a step (a bug) so it cannot retry forever.
+  retryPolicy: {
+    maxAttempts: 50,
+    onMaxAttempts: "kill" as const,
+    initialInterval: 500,
+    maxInterval: 10_000,
+  },
+};
+
+/** One LLM call of a task: the task's time limit, reply bound and provider limits, this attempt's signal. */
+function chatWith(credentials: Credentials, limiters?: RateLimiters) {
+  return (
     ctx: restate.Context,
     task: { retry: RetrySettings; limits?: RateLimits },
     call: Pick<ChatCall, "model" | "messages" | "tools" | "responseFormat">,
@@ -197,68 +204,97 @@ export function createTasks(
       ctx.request().attemptCompletedSignal,
       limiters,
     );
-  return restate.service({
-    name: TASKS_SERVICE,
-    handlers: {
-      analysis: async (ctx: restate.Context, req: AnalysisRequest): Promise<AnalysisOutcome> => {
-        // Checked here too, not only by the job: anyone who reaches the ingress can call a task.
-        requireGranted(grants(), askedByModel(req.model));
-        const messages = toStored([
-          new SystemMessage(
-            `${req.analysis.instruction}\nAnswer only with a JSON value that matches the given JSON schema, no prose.`,
-          ),
-          new HumanMessage(req.text),
-        ]);
-        let usage = ZERO_USAGE;
-        let ms = 0;
-        let attempts = 0;
-        let lastError = "";
-        for (let round = 1; round <= MAX_VALIDATION_ROUNDS; round++) {
-          if (round > 1 && req.tokenBudget !== undefined && usage.total >= req.tokenBudget) {
-            throw withAttempts(
-              new restate.TerminalError(
-                `token budget exhausted (${usage.total} of --max-tokens-total ${req.tokenBudget} tokens used) before asking again: ${lastError}`,
-              ),
-              attempts,
-            );
-          }
-          const outcome = await llmStep(
-            ctx,
-            `llm ${req.analysis.name} #${round}`,
-            () =>
-              chat(ctx, req, {
-                model: req.model,
-                messages,
-                responseFormat: {
-                  name: schemaName(req.analysis.name),
-                  schema: req.analysis.schema,
-                },
-              }),
-            req.retry,
-            attempts,
-          );
-          usage = addUsage(usage, outcome.usage);
-          ms += outcome.ms;
-          attempts += outcome.attempts ?? 1;
-          const verdict = validateAnswer(req.analysis, outcome.content);
-          if (verdict.ok) return { output: verdict.value, usage, ms, llmCalls: round, attempts };
-          lastError = verdict.error;
-          messages.push(
-            outcome.message,
-            ...toStored([
-              new HumanMessage(
-                `That answer was invalid: ${verdict.error}. Answer again with only JSON that matches the schema.`,
-              ),
-            ]),
-          );
-        }
+}
+
+/**
+ * One analysis of one text, its LLM calls as durable steps of the calling invocation: the handler
+ * of Tasks.analysis, and of a long input's chunk in the Chunk object (services/chunk-cache.ts).
+ */
+export function analysisRunner(
+  credentials: Credentials,
+  grants: GrantSource,
+  limiters?: RateLimiters,
+) {
+  const chat = chatWith(credentials, limiters);
+  return async (ctx: restate.Context, req: AnalysisRequest): Promise<AnalysisOutcome> => {
+    // Checked here too, not only by the job: anyone who reaches the ingress can call a task.
+    requireGranted(grants(), askedByModel(req.model));
+    const messages = toStored([
+      new SystemMessage(
+        `${req.analysis.instruction}\nAnswer only with a JSON value that matches the given JSON schema, no prose.`,
+      ),
+      new HumanMessage(req.text),
+    ]);
+    let usage = ZERO_USAGE;
+    let ms = 0;
+    let attempts = 0;
+    let lastError = "";
+    for (let round = 1; round <= MAX_VALIDATION_ROUNDS; round++) {
+      if (round > 1 && req.tokenBudget !== undefined && usage.total >= req.tokenBudget) {
         throw withAttempts(
           new restate.TerminalError(
-            `the model gave no valid answer in ${MAX_VALIDATION_ROUNDS} tries: ${lastError}`,
+            `token budget exhausted (${usage.total} of --max-tokens-total ${req.tokenBudget} tokens used) before asking again: ${lastError}`,
           ),
           attempts,
         );
-      },
+      }
+      const outcome = await llmStep(
+        ctx,
+        `llm ${req.analysis.name} #${round}`,
+        () =>
+          chat(ctx, req, {
+            model: req.model,
+            messages,
+            responseFormat: {
+              name: schemaName(req.analysis.name),
+              schema: req.analysis.schema,
+            },
+          }),
+        req.retry,
+        attempts,
+      );
+      usage = addUsage(usage, outcome.usage);
+      ms += outcome.ms;
+      attempts += outcome.attempts ?? 1;
+      const verdict = validateAnswer(req.analysis, outcome.content);
+      if (verdict.ok) return { output: verdict.value, usage, ms, llmCalls: round, attempts };
+      lastError = verdict.error;
+      messages.push(
+        outcome.message,
+        ...toStored([
+          new HumanMessage(
+            `That answer was invalid: ${verdict.error}. Answer again with only JSON that matches the schema.`,
+          ),
+        ]),
+      );
+    }
+    throw withAttempts(
+      new restate.TerminalError(
+        `the model gave no valid answer in ${MAX_VALIDATION_ROUNDS} tries: ${lastError}`,
+      ),
+      attempts,
+    );
+  };
+}
+
+/**
+ * Each task is its own invocation, so a task that fails and retries never replays a sibling:
+ * a retryable failure inside one invocation would discard every `ctx.run` still in flight beside it.
+ */
+export function createTasks(
+  credentials: Credentials,
+  grants: GrantSource,
+  limiters?: RateLimiters,
+) {
+  // One pool of MCP connections for every job of this endpoint; servers start on first use.
+  const mcp = lazyMcp(credentials.env ?? {});
+  const chat = chatWith(credentials, limiters);
+  const analysis = analysisRunner(credentials, grants, limiters);
+  return restate.service({
+    name: TASKS_SERVICE,
+    handlers: {
+      analysis: (ctx: restate.Context, req: AnalysisRequest): Promise<AnalysisOutcome> =>
+        analysis(ctx, req),
 
       llmTurn: async (ctx: restate.Context, req: LlmTurnRequest): Promise<ChatOutcome> => {
         requireGranted(grants(), askedByModel(req.model));
@@ -295,21 +331,7 @@ export function createTasks(
           Promise.resolve(refusal(grants(), asked) ?? null),
       ),
     },
-    options: {
-      // A step sends Restate nothing while it runs, and Restate aborts an attempt that stays silent
-      // for inactivityTimeout + abortTimeout. One step is the wait in the provider's rate-limit queue
-      // plus one call of up to --task-timeout (at most MAX_TASK_TIMEOUT_MS, 15 min; enforced by the
-      // CLI): twice that leaves the queue at least 15 minutes before a long call would be cut off.
-      inactivityTimeout: 2 * MAX_TASK_TIMEOUT_MS,
-      abortTimeout: { minutes: 1 },
-      // ctx.run bounds each step; this bounds a handler that fails outside a step (a bug) so it cannot retry forever.
-      retryPolicy: {
-        maxAttempts: 50,
-        onMaxAttempts: "kill",
-        initialInterval: 500,
-        maxInterval: 10_000,
-      },
-    },
+    options: TASK_OPTIONS,
   });
 }
 

@@ -125,6 +125,8 @@ export interface AnalysisSpec {
   name: string;
   instruction: string;
   schema: Record<string, unknown>;
+  /** How the results of a long input's chunks become one (services/chunking.ts); a default if unset. */
+  reduce?: string;
 }
 
 export type TaskKind = "analysis" | "llm" | "tool";
@@ -145,6 +147,10 @@ export interface TaskView {
   ms?: number;
   usage?: Usage;
   attempts?: number;
+  /** A long input's map task: the index of its chunk (from 0); the analysis's reduce has none. */
+  chunk?: number;
+  /** A map task whose result an earlier job had already asked for (same analysis, model, chunk). */
+  reused?: true;
 }
 
 export type JobKind = "analyze" | "ask" | "batch";
@@ -163,6 +169,12 @@ export interface JobResult {
   /** USD, when the config has a price for the model. */
   cost?: number;
   ms: number;
+  /** A long input, analysed in chunks: how many. */
+  chunks?: number;
+  /** Of the map tasks (chunks × analyses), how many took an earlier job's result. */
+  reusedChunks?: number;
+  /** A chunked job's tokens by analysis, its map and reduce steps together. */
+  usageByAnalysis?: Record<string, Usage>;
 }
 
 /** The job's durable state in the Job object; services/job/view-store.ts knows its keys. */
@@ -225,8 +237,10 @@ export const TASKS_SERVICE = "Tasks";
 /** Which of pagent's services one deployment hosts: the `Job` orchestrator, the `Tasks` executors, or both. */
 export type ServiceSet = "job" | "tasks" | "all";
 export const SERVICE_SETS: readonly ServiceSet[] = ["job", "tasks", "all"];
+/** Name of the Restate virtual object that keeps each chunk's map result, keyed by its content. */
+export const CHUNK_SERVICE = "Chunk";
 /** Every service an endpoint hosts, as Restate knows them. */
-export const SERVICE_NAMES = [JOB_SERVICE, TASKS_SERVICE] as const;
+export const SERVICE_NAMES = [JOB_SERVICE, TASKS_SERVICE, CHUNK_SERVICE] as const;
 
 export const LOCAL_MODEL_NAME = "local";
 export const LOCAL_MODEL_LABEL = "local (offline, deterministic; not an LLM)";

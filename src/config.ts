@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { DEFAULT_CHUNK_TOKENS, MIN_CHUNK_TOKENS } from "../services/chunking.js";
 import {
   MAX_REPLY_BYTES_LIMIT,
   MAX_TASK_TIMEOUT_MS,
@@ -22,7 +23,11 @@ import { loadMcpConfig, mcpServersSchema, mcpTemplates } from "./mcp.js";
 const analysisSchema = z.object({
   instruction: z.string().min(1),
   schema: z.record(z.string(), z.unknown()).optional(),
+  /** How a long input's chunk results become one answer (default: merge them, same schema). */
+  reduce: z.string().min(1).optional(),
 });
+
+const chunkTokensSchema = z.number().int().min(MIN_CHUNK_TOKENS);
 
 const commandToolSchema = z.object({
   description: z.string().default("a user command"),
@@ -50,6 +55,10 @@ export const configFileSchema = z
     mcpServers: mcpServersSchema.optional(),
     concurrency: z.number().int().positive().optional(),
     maxBytes: z.number().int().positive().optional(),
+    /** `analyze` splits an input longer than this many (estimated) tokens into chunks. */
+    chunkTokens: chunkTokensSchema.optional(),
+    /** `chunkTokens` by model name, for models with a smaller (or larger) context. */
+    modelChunkTokens: z.record(z.string(), chunkTokensSchema).optional(),
     retries: z.number().int().min(1).optional(),
     taskTimeout: z.string().optional(),
     maxReplyBytes: z.number().int().positive().max(MAX_REPLY_BYTES_LIMIT).optional(),
@@ -99,6 +108,8 @@ export interface GlobalFlags {
   tpm?: string;
   maxTokensTotal?: string;
   retention?: string;
+  /** `analyze --chunk-tokens N`. */
+  chunkTokens?: string;
 }
 
 export type OutputMode = "human" | "json" | "ndjson";
@@ -138,6 +149,8 @@ export interface ResolvedConfig {
   prices: Record<string, Price>;
   /** How long finished jobs stay attachable. */
   retentionMs: number;
+  /** `analyze` chunks an input longer than this many estimated tokens (services/chunking.ts). */
+  chunkTokens: number;
   file: ConfigFile;
 }
 
@@ -190,6 +203,14 @@ function maxReplyBytes(value: string | undefined): number | undefined {
       `PAGENT_MAX_REPLY_BYTES may be at most ${MAX_REPLY_BYTES_LIMIT} (16 MiB: Restate refuses bigger journal entries), not "${value}"`,
     );
   }
+  return n;
+}
+
+function chunkTokens(n: number): number {
+  if (n < MIN_CHUNK_TOKENS)
+    throw new UsageError(
+      `--chunk-tokens must be at least ${MIN_CHUNK_TOKENS} (smaller chunks leave the model a few sentences each), not ${n}`,
+    );
   return n;
 }
 
@@ -291,6 +312,12 @@ export function resolveConfig(flags: GlobalFlags, rawEnv: Env, file: ConfigFile)
       count(flags.maxTokensTotal, undefined, "--max-tokens-total") ?? file.maxTokensTotal,
     prices: file.prices ?? {},
     retentionMs: retention !== undefined ? parseDuration(retention, "--retention") : 7 * 86_400_000,
+    chunkTokens: chunkTokens(
+      count(flags.chunkTokens, env.PAGENT_CHUNK_TOKENS, "--chunk-tokens") ??
+        (choice.model !== undefined ? file.modelChunkTokens?.[choice.model] : undefined) ??
+        file.chunkTokens ??
+        DEFAULT_CHUNK_TOKENS,
+    ),
     file,
   };
 }

@@ -1,8 +1,10 @@
 /** The analyze workflow: every analysis of one input as its own Tasks invocation, all at once. */
 import type * as restate from "@restatedev/restate-sdk";
 import { askedByModel } from "../capabilities.js";
+import { splitChunks } from "../chunking.js";
 import type { AnalysisOutcome } from "../tasks.js";
 import { addUsage, ZERO_USAGE, type ErrorData, type JobResult } from "../types.js";
+import * as chunked from "./chunked.js";
 import type { AnalyzeRequest } from "./contract.js";
 import {
   elapsed,
@@ -13,14 +15,7 @@ import {
   tasksClient,
   type JobDeps,
 } from "./lifecycle.js";
-import {
-  attemptsOf,
-  errorData,
-  jobResult,
-  rethrowUnlessCancelled,
-  statusOf,
-  timeoutError,
-} from "./results.js";
+import { jobResult, rethrowUnlessCancelled, statusOf, taskEnded, timeoutError } from "./results.js";
 import { deadlineTimer, eachAsItSettles, markCancelled, stopTasks } from "./stopping.js";
 import { saveTask, saveView } from "./view-store.js";
 
@@ -41,6 +36,9 @@ export async function run(
   );
   const refusedJob = await refused(ctx, deps, view, req, askedByModel(req.model), {});
   if (refusedJob) return refusedJob;
+  // A long input (the CLI sets chunkTokens only then) runs as map and reduce; one that fits as always.
+  const chunks = req.chunkTokens !== undefined ? splitChunks(req.text, req.chunkTokens) : [];
+  if (chunks.length > 1) return chunked.run(ctx, req, view, chunks);
   view.tasks = req.analyses.map((a) => ({
     id: a.name,
     name: a.name,
@@ -72,23 +70,11 @@ export async function run(
       calls,
       ({ index, value, failure }) => {
         const task = view.tasks[index]!;
-        if (value) {
-          Object.assign(task, {
-            state: "done",
-            output: value.output,
-            ms: value.ms,
-            usage: value.usage,
-            ...(value.attempts !== undefined ? { attempts: value.attempts } : {}),
-          });
-          result[task.name] = value.output;
-          usage = addUsage(usage, value.usage);
-        } else {
-          Object.assign(task, {
-            state: "failed",
-            error: errorData(failure),
-            ...attemptsOf(failure),
-          });
-          errors[task.name] = errorData(failure);
+        const error = taskEnded(task, value, failure);
+        if (error) errors[task.name] = error;
+        else {
+          result[task.name] = value!.output;
+          usage = addUsage(usage, value!.usage);
         }
         saveTask(ctx, task);
       },

@@ -84,6 +84,10 @@ export const AnalyzeRequestSchema = z.object({
   analyses: z.array(analysisSpec),
   model: modelSpec,
   retry: retrySettings,
+  /** Set when the input is longer than this many estimated tokens: it is analysed in chunks. */
+  chunkTokens: z.number().int().positive().optional(),
+  /** How many chunk tasks run at once (`--concurrency`). */
+  concurrency: z.number().int().positive().optional(),
 });
 
 export const AskRequestSchema = z.object({

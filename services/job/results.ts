@@ -17,8 +17,10 @@ import {
   type JobStatus,
   type ModelSpec,
   type Price,
+  type TaskView,
   type Usage,
 } from "../types.js";
+import type { AnalysisOutcome } from "../tasks.js";
 
 export function errorData(failure: unknown): ErrorData {
   if (failure instanceof TerminalError) {
@@ -31,6 +33,31 @@ export function errorData(failure: unknown): ErrorData {
 export function attemptsOf(failure: unknown): { attempts?: number } {
   const attempts = Number((failure as TerminalError | undefined)?.metadata?.attempts);
   return Number.isInteger(attempts) && attempts > 0 ? { attempts } : {};
+}
+
+/**
+ * Records on a task's view how it ended: its output, time, usage, attempts (and `reused` for a
+ * chunk answered by an earlier job), or its error. Returns the error, if it failed.
+ */
+export function taskEnded(
+  task: TaskView,
+  value: (AnalysisOutcome & { reused?: true }) | undefined,
+  failure: unknown,
+): ErrorData | undefined {
+  if (!value) {
+    const error = errorData(failure);
+    Object.assign(task, { state: "failed", error, ...attemptsOf(failure) });
+    return error;
+  }
+  Object.assign(task, {
+    state: "done",
+    output: value.output,
+    ms: value.ms,
+    usage: value.usage,
+    ...(value.attempts !== undefined ? { attempts: value.attempts } : {}),
+    ...(value.reused ? { reused: true } : {}),
+  });
+  return undefined;
 }
 
 /** The code of Restate's CancelledError, as a caller sees it on a cancelled callee's failure. */

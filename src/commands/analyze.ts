@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { DEFAULT_CHUNK_TOKENS } from "../../services/chunking.js";
 import { parsePositiveDuration, parsePositiveInt } from "../config.js";
 import { commandContext, type App } from "../context.js";
 import { EXIT, UsageError } from "../errors.js";
@@ -7,12 +8,20 @@ import { parseAnalysisFlags, planAnalyze, selectAnalyses } from "../jobs/analyze
 import { checkSubmissionSize, runSubmission } from "../jobs/run.js";
 import { askedBy, jobBounds, modelSpec, retrySettings, stderrWarning } from "./shared.js";
 
+/**
+ * 16 MiB: long inputs are analysed in chunks, so the bound is what one job request can carry to
+ * Restate (32 MiB per request and per journal entry in restate-server 1.7: `ingress.request-size-limit`,
+ * `worker.invoker.message-size-limit`) with room for JSON escapes; checkSubmissionSize checks the rest.
+ */
+export const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
+
 interface AnalyzeFlags {
   text?: string;
   only?: string;
   analysis?: string[];
   concurrency?: string;
   maxBytes?: string;
+  chunkTokens?: string;
   inputTimeout?: string;
   fresh?: boolean;
   id?: string;
@@ -30,8 +39,15 @@ export function registerAnalyze(program: Command, app: App): void {
       "add a custom analysis (repeatable)",
       (v: string, all: string[] | undefined) => [...(all ?? []), v],
     )
-    .option("--concurrency <n>", "jobs in flight at once for several inputs (default 4)")
-    .option("--max-bytes <n>", "refuse inputs larger than this (default 1048576)")
+    .option(
+      "--concurrency <n>",
+      "jobs in flight at once for several inputs, and chunk tasks at once for a long input (default 4)",
+    )
+    .option("--max-bytes <n>", `refuse inputs larger than this (default ${DEFAULT_MAX_BYTES})`)
+    .option(
+      "--chunk-tokens <n>",
+      `split an input longer than this many estimated tokens into chunks (default ${DEFAULT_CHUNK_TOKENS}; env PAGENT_CHUNK_TOKENS)`,
+    )
     .option(
       "--input-timeout <duration>",
       "how long a pipe may wait for a writer, or stay silent, before it is refused (default 30s)",
@@ -55,7 +71,7 @@ export function registerAnalyze(program: Command, app: App): void {
         : (config.file.concurrency ?? 4);
       const maxBytes = flags.maxBytes
         ? parsePositiveInt(flags.maxBytes, "--max-bytes")
-        : (config.file.maxBytes ?? 1024 * 1024);
+        : (config.file.maxBytes ?? DEFAULT_MAX_BYTES);
       const inputs = await readInputs({
         files,
         text: flags.text,
@@ -82,6 +98,7 @@ export function registerAnalyze(program: Command, app: App): void {
         id: flags.id,
         retentionMs: config.retentionMs,
         bounds: jobBounds(config, model),
+        chunkTokens: config.chunkTokens,
       });
       checkSubmissionSize(submission);
       const runtime = await ctx.openRuntime(askedBy(submission));

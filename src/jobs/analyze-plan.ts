@@ -1,6 +1,7 @@
 import type { AnalyzeRequest, BatchItem, BatchRequest } from "../../services/index.js";
 import type { JobBounds } from "../../services/job/contract.js";
 import { BUILTIN_ANALYSES, FREE_TEXT_SCHEMA } from "../../services/analyses.js";
+import { estimateTokens } from "../../services/chunking.js";
 import type { AnalysisSpec, ModelSpec, RetrySettings } from "../../services/types.js";
 import type { ConfigFile } from "../config.js";
 import { UsageError } from "../errors.js";
@@ -31,7 +32,12 @@ export function selectAnalyses(
 ): AnalysisSpec[] {
   const all = new Map<string, AnalysisSpec>(BUILTIN_ANALYSES.map((a) => [a.name, a]));
   for (const [name, def] of Object.entries(file.analyses ?? {})) {
-    all.set(name, { name, instruction: def.instruction, schema: def.schema ?? FREE_TEXT_SCHEMA });
+    all.set(name, {
+      name,
+      instruction: def.instruction,
+      schema: def.schema ?? FREE_TEXT_SCHEMA,
+      ...(def.reduce !== undefined ? { reduce: def.reduce } : {}),
+    });
   }
   for (const analysis of flagAnalyses) all.set(analysis.name, analysis);
   if (!only || only.length === 0) return [...all.values()];
@@ -55,12 +61,26 @@ export interface AnalyzePlanOptions {
   retentionMs: number;
   /** Limits, time limit, budget and price; never part of a job's id. */
   bounds?: JobBounds;
+  /** An input longer than this many estimated tokens is analysed in chunks (default: never). */
+  chunkTokens?: number;
 }
 
-function jobIdFor(bytes: Buffer, opts: AnalyzePlanOptions, nonce: string): string {
+/** The chunk size of a long input, part of its job's id: another size gives other answers. */
+function chunking(text: string, opts: AnalyzePlanOptions): { chunkTokens?: number } {
+  return opts.chunkTokens !== undefined && estimateTokens(text) > opts.chunkTokens
+    ? { chunkTokens: opts.chunkTokens }
+    : {};
+}
+
+function jobIdFor(
+  bytes: Buffer,
+  opts: AnalyzePlanOptions,
+  nonce: string,
+  chunked: { chunkTokens?: number },
+): string {
   return contentId("an", [
     "analyze",
-    JSON.stringify({ analyses: opts.analyses, model: opts.model }),
+    JSON.stringify({ analyses: opts.analyses, model: opts.model, ...chunked }),
     nonce,
     bytes,
   ]);
@@ -71,8 +91,9 @@ export function planAnalyze(opts: AnalyzePlanOptions): Submission {
   const nonce = opts.fresh ? randomId("fresh") : "";
   const requests = opts.inputs.map((input): BatchItem => {
     if ("error" in input) return { input: input.label, error: { message: input.error } };
+    const chunked = chunking(input.text, opts);
     const request: AnalyzeRequest = {
-      job: jobIdFor(input.bytes, opts, nonce),
+      job: jobIdFor(input.bytes, opts, nonce, chunked),
       input: input.label,
       text: input.text,
       analyses: opts.analyses,
@@ -80,6 +101,8 @@ export function planAnalyze(opts: AnalyzePlanOptions): Submission {
       retry: opts.retry,
       retentionMs: opts.retentionMs,
       ...opts.bounds,
+      // Only a long input carries these: one that fits is submitted exactly as before chunking.
+      ...(chunked.chunkTokens !== undefined ? { ...chunked, concurrency: opts.concurrency } : {}),
     };
     return { input: input.label, request };
   });

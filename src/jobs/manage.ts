@@ -76,6 +76,10 @@ export interface TaskStatus {
   kind: TaskView["kind"];
   /** A tool call's arguments. */
   args?: unknown;
+  /** A long input's map task: its chunk's index (from 0). */
+  chunk?: number;
+  /** A map task answered from an earlier job's result. */
+  reused?: true;
   state: string;
   attempts: number | null;
   lastError: string | null;
@@ -114,6 +118,8 @@ export async function jobStatus(admin: AdminClient, job: string): Promise<JobSta
         name: task.name,
         kind: task.kind,
         ...(task.args !== undefined ? { args: task.args } : {}),
+        ...(task.chunk !== undefined ? { chunk: task.chunk } : {}),
+        ...(task.reused ? { reused: task.reused } : {}),
         state: task.state,
         // Live while the task runs; once it finished, what the job recorded from its result.
         attempts:

@@ -27,6 +27,9 @@ export interface TaskSnapshot {
   ms?: number;
   output?: unknown;
   usage?: Usage;
+  /** A long input's map task: its chunk's index. */
+  chunk?: number;
+  reused?: true;
 }
 
 const QUEUED_STATUSES = new Set(["pending", "scheduled", "ready", "inboxed"]);
@@ -53,6 +56,7 @@ export function snapshotTask(
     name: task.name,
     kind: task.kind,
     ...(task.args !== undefined ? { args: task.args } : {}),
+    ...(task.chunk !== undefined ? { chunk: task.chunk } : {}),
     maxAttempts: view.maxAttempts,
     attempt: attemptOf(invocation, view.maxAttempts),
   };
@@ -64,6 +68,7 @@ export function snapshotTask(
       output: task.output,
       usage: task.usage,
       error: task.error?.message,
+      ...(task.reused ? { reused: true as const } : {}),
     };
   }
   if (task.inline) return { ...base, state: "running" };
@@ -93,7 +98,11 @@ export function attemptOf(
 /** The events that lead from one snapshot of a task to the next (none if nothing a user sees changed). */
 export function taskEvents(previous: TaskSnapshot | undefined, next: TaskSnapshot): EventBody[] {
   const events: EventBody[] = [];
-  const id = { task: next.task, name: next.name };
+  const id = {
+    task: next.task,
+    name: next.name,
+    ...(next.chunk !== undefined ? { chunk: next.chunk } : {}),
+  };
   if (!previous) {
     events.push({
       type: "task.queued",
@@ -132,6 +141,7 @@ export function taskEvents(previous: TaskSnapshot | undefined, next: TaskSnapsho
         ...(next.ms !== undefined ? { ms: next.ms } : {}),
         output: next.output,
         ...(next.usage ? { usage: next.usage } : {}),
+        ...(next.reused ? { reused: true } : {}),
       });
       break;
     case "failed":

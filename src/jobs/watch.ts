@@ -8,7 +8,7 @@ import {
 import { EXIT, PagentError, UnavailableError } from "../errors.js";
 import { sqlString, type AdminClient } from "../restate/admin.js";
 import { diskTroubleMessage, type DiskTrouble } from "../restate/disk.js";
-import type { EventBody } from "../output/events.js";
+import { chunkCounts, type EventBody } from "../output/events.js";
 import {
   failureLine,
   snapshotTask,
@@ -206,6 +206,7 @@ async function pollOnce(
         usage: result.usage,
         ...(result.cost !== undefined ? { cost: result.cost } : {}),
         errors: result.errors,
+        ...chunkCounts(result),
       });
     }
   }

@@ -20,6 +20,47 @@ interface Line {
   state: "queued" | "running" | "retrying" | "done" | "failed";
   /** "2/5" while retrying. */
   attempt?: string;
+  /** A long input's analysis: its map tasks, shown on its reduce's line. */
+  chunks?: ChunkProgress;
+}
+
+/** The map tasks of one analysis of a long input, by chunk index. */
+interface ChunkProgress {
+  states: Map<number, Line["state"]>;
+  reused: number;
+  /** Non-live output: the line saying every chunk is done was written (as its reduce started). */
+  reported?: boolean;
+}
+
+/** "chunks 12/40 done, 3 reused, 1 failed", and how many chunks are in each state. */
+function mapText(progress: ChunkProgress): { text: string; count: (s: Line["state"]) => number } {
+  const states = [...progress.states.values()];
+  const count = (state: Line["state"]) => states.filter((s) => s === state).length;
+  const text = [
+    `chunks ${count("done")}/${states.length} done`,
+    progress.reused > 0 ? `${progress.reused} reused` : "",
+    count("failed") > 0 ? `${count("failed")} failed` : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
+  return { text, count };
+}
+
+/** A chunked analysis's line: its chunks' progress, then its reduce; its state from both. */
+function withChunks(line: Line): Pick<Line, "state" | "text"> {
+  if (!line.chunks) return line;
+  const { text, count } = mapText(line.chunks);
+  const state: Line["state"] =
+    line.state !== "queued"
+      ? line.state
+      : count("failed") > 0
+        ? "failed"
+        : count("retrying") > 0
+          ? "retrying"
+          : count("running") + count("done") > 0
+            ? "running"
+            : "queued";
+  return { state, text: `${text} · reduce ${line.text}` };
 }
 
 function formatUsage(usage: Usage | undefined): string {
@@ -41,6 +82,9 @@ export function summaryLine(job: string, result: BatchResult | JobResult): strin
     formatUsage(result.usage),
     // No tokens, no cost: `$0.0000` would only say nothing was asked.
     result.cost !== undefined && result.usage.total > 0 ? formatCost(result.cost) : "",
+    result.kind !== "batch" && result.chunks !== undefined
+      ? `${result.chunks} chunks, ${result.reusedChunks ?? 0} chunk results reused`
+      : "",
   ]
     .filter(Boolean)
     .join(" · ");
@@ -93,6 +137,8 @@ export class HumanReporter implements Reporter {
   /** A tool call's arguments, from its task.queued: two `http_get` rows must not look the same. */
   private readonly args = new Map<string, string>();
   private readonly startedLines = new Map<string, Line>();
+  /** Each chunked analysis's map tasks, by the key of its line. */
+  private readonly chunkProgress = new Map<string, ChunkProgress>();
   /** A batch's number of inputs, from its job.submitted / job.attached. */
   private totalInputs: number | undefined;
   /** A batch's inputs in the order they started, and whether each has its own `job.done` yet. */
@@ -110,7 +156,10 @@ export class HumanReporter implements Reporter {
   ) {
     this.chalk = new Chalk({ level: terminal.color ? 1 : 0 });
     this.out = new Chalk({ level: terminal.stdoutColor ? 1 : 0 });
-    if (terminal.live && !quiet) {
+    // A terminal that reports no width (a pty opened without a size, as `script` does) cannot be
+    // redrawn: ora would count every line as endless and erase without end. Lines instead.
+    const width = (streams.stderr as { columns?: number }).columns;
+    if (terminal.live && !quiet && width !== 0) {
       this.spinner = new LazySpinner({
         stream: streams.stderr,
         color: "cyan",
@@ -139,14 +188,20 @@ export class HumanReporter implements Reporter {
       this.inputs.set(body.input, false);
       this.inputTasks.set(body.input, new Map());
     }
+    if (body.chunk !== undefined) {
+      this.chunkEvent(job, body, body.chunk, described);
+      return;
+    }
     const key = `${body.input ?? ""}\0${job}/${body.task}`;
     if (body.type === "task.queued" && body.args !== undefined)
       this.args.set(key, short(body.args, 50));
     const args = this.args.get(key);
+    const chunks = this.chunkProgress.get(key);
     const line: Line = {
       ...(body.input !== undefined ? { input: body.input } : {}),
       name: args !== undefined ? `${body.name} ${args}` : body.name,
       ...described,
+      ...(chunks ? { chunks } : {}),
       ...(body.type === "task.retrying"
         ? { attempt: `${body.attempt}${body.maxAttempts ? `/${body.maxAttempts}` : ""}` }
         : {}),
@@ -166,9 +221,53 @@ export class HumanReporter implements Reporter {
     }
   }
 
+  /**
+   * A map task of a long input: counted on its analysis's line (its reduce's, the task named like
+   * the analysis), never a line of its own; without a live view only a retry or a failure is
+   * written, and one line when the reduce starts.
+   */
+  private chunkEvent(
+    job: string,
+    body: EventBody & { name: string; input?: string },
+    chunk: number,
+    described: Pick<Line, "text" | "state">,
+  ): void {
+    const key = `${body.input ?? ""}\0${job}/${body.name}`;
+    let progress = this.chunkProgress.get(key);
+    if (!progress) {
+      progress = { states: new Map(), reused: 0 };
+      this.chunkProgress.set(key, progress);
+    }
+    const before = progress.states.get(chunk);
+    // A chunk stopped before it started (the job was cancelled or ran out of time) did not fail:
+    // it stays queued, and its analysis's line says why.
+    const neverRan = body.type === "task.failed" && (before ?? "queued") === "queued";
+    progress.states.set(chunk, neverRan ? "queued" : described.state);
+    if (body.type === "task.done" && body.reused && before !== "done") progress.reused++;
+    const row = this.lines.get(key);
+    if (row) row.chunks = progress;
+    if (this.spinner) {
+      this.render();
+      return;
+    }
+    const input = body.input !== undefined ? { input: body.input } : {};
+    const name = `${body.name} chunk ${chunk + 1}/${progress.states.size}`;
+    if (body.type === "task.retrying" || (body.type === "task.failed" && !neverRan))
+      this.streams.stderr.write(`${this.paint({ ...input, name, ...described })}\n`);
+  }
+
   private flushStarted(): void {
-    for (const line of this.startedLines.values())
+    for (const line of this.startedLines.values()) {
+      // A reduce starts once every chunk of its analysis is done: say so first.
+      if (line.chunks && !line.chunks.reported) {
+        line.chunks.reported = true;
+        const { text } = mapText(line.chunks);
+        this.streams.stderr.write(
+          `${this.paint({ ...line, chunks: undefined, state: "done", text })}\n`,
+        );
+      }
       this.streams.stderr.write(`${this.paint(line)}\n`);
+    }
     this.startedLines.clear();
   }
 
@@ -190,19 +289,23 @@ export class HumanReporter implements Reporter {
 
   private paint(line: Line): string {
     const name = line.name.padEnd(16);
+    const shown = withChunks(line);
     const text =
-      line.state === "failed"
-        ? this.chalk.red(line.text)
-        : line.state === "retrying"
-          ? this.chalk.yellow(line.text)
-          : line.text;
+      shown.state === "failed"
+        ? this.chalk.red(shown.text)
+        : shown.state === "retrying"
+          ? this.chalk.yellow(shown.text)
+          : shown.text;
     const input = line.input !== undefined ? `${this.chalk.bold(line.input)} ` : "";
-    return `${this.icon(line.state)} ${input}${this.chalk.bold(name)} ${text}`;
+    return `${this.icon(shown.state)} ${input}${this.chalk.bold(name)} ${text}`;
   }
 
   /** A batch input's tasks on one line: `✔ notes.txt  sentiment ✔  summary ↻ 2/5`. */
   private inputLine(input: string): { state: Line["state"]; text: string } {
-    const tasks = [...(this.inputTasks.get(input)?.values() ?? [])];
+    const tasks = [...(this.inputTasks.get(input)?.values() ?? [])].map((t) => ({
+      ...t,
+      ...withChunks(t),
+    }));
     const has = (state: Line["state"]) => tasks.some((t) => t.state === state);
     const state: Line["state"] = has("failed")
       ? "failed"
@@ -222,7 +325,10 @@ export class HumanReporter implements Reporter {
   /** Every row of the live view: one per task, or in a batch one per input. */
   private rows(): { state: Line["state"]; text: string }[] {
     if (this.inputs.size === 0)
-      return [...this.lines.values()].map((l) => ({ state: l.state, text: this.paint(l) }));
+      return [...this.lines.values()].map((l) => ({
+        state: withChunks(l).state,
+        text: this.paint(l),
+      }));
     return [...this.inputs.keys()].map((input) => this.inputLine(input));
   }
 

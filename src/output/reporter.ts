@@ -1,5 +1,5 @@
 import type { OutputMode } from "../config.js";
-import { makeEvent, type EventBody } from "./events.js";
+import { chunkCounts, makeEvent, type EventBody } from "./events.js";
 import { HumanReporter } from "./human.js";
 import type { Terminal } from "./terminal.js";
 import type { FinalResult, Reporter, Streams, View } from "./types.js";
@@ -42,6 +42,7 @@ class NdjsonReporter implements Reporter {
             usage: result.usage,
             ...cost,
             errors: result.errors,
+            ...chunkCounts(result),
           };
     this.event(result.job, body);
   }

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { formatDuration } from "../../services/duration.js";
-import type { JobStatus } from "../../services/types.js";
-import type { JobStatusReport, JobSummary } from "../jobs/manage.js";
+import { addUsage, ZERO_USAGE, type JobStatus } from "../../services/types.js";
+import type { JobStatusReport, JobSummary, TaskStatus } from "../jobs/manage.js";
 import type { ClusterStatus, ClusterUpResult } from "../restate/cluster.js";
 import { serverHealth, type ServerStatus } from "../restate/health.js";
 import { short } from "./human.js";
@@ -51,6 +51,56 @@ export function jobsView(jobs: JobSummary[]): View {
   };
 }
 
+/**
+ * A long input's map tasks as one row per analysis (hundreds of chunk rows say less than one line
+ * of counts): attempts, time and tokens summed, the first error.
+ */
+function statusRows(tasks: TaskStatus[]): TaskStatus[] {
+  const rows: TaskStatus[] = [];
+  const maps = new Map<string, { row: TaskStatus; chunks: TaskStatus[] }>();
+  for (const task of tasks) {
+    if (task.chunk === undefined) {
+      rows.push(task);
+      continue;
+    }
+    let map = maps.get(task.name);
+    if (!map) {
+      map = { row: { ...task, name: "" }, chunks: [] };
+      maps.set(task.name, map);
+      rows.push(map.row);
+    }
+    map.chunks.push(task);
+  }
+  // The analysis's own task, after its chunks, is its reduce.
+  for (const row of rows)
+    if (row.chunk === undefined && maps.has(row.name)) row.name = `${row.name}: reduce`;
+  for (const [name, { row, chunks }] of maps) {
+    const count = (state: string) => chunks.filter((c) => c.state === state).length;
+    const sum = (values: (number | null)[]) =>
+      values.some((v) => v !== null) ? values.reduce<number>((a, v) => a + (v ?? 0), 0) : null;
+    const reused = chunks.filter((c) => c.reused).length;
+    Object.assign(row, {
+      name: `${name}: ${chunks.length} chunks`,
+      state: [
+        `${count("done")}/${chunks.length} done`,
+        reused > 0 ? `${reused} reused` : "",
+        ...["running", "queued", "failed", "cancelled"].map((s) =>
+          count(s) > 0 ? `${count(s)} ${s}` : "",
+        ),
+      ]
+        .filter(Boolean)
+        .join(", "),
+      attempts: sum(chunks.map((c) => c.attempts)),
+      ms: sum(chunks.map((c) => c.ms)),
+      usage: chunks.some((c) => c.usage)
+        ? chunks.reduce((total, c) => addUsage(total, c.usage ?? undefined), ZERO_USAGE)
+        : null,
+      lastError: chunks.find((c) => c.lastError)?.lastError ?? null,
+    });
+  }
+  return rows;
+}
+
 /** `pagent status JOB`: the report; `--ndjson` the report on one line; `--quiet` the status word. */
 export function statusView(report: JobStatusReport): View {
   const head = `job ${report.job} · ${report.kind} · ${report.status} · input ${report.input} · started ${report.createdAt}\n`;
@@ -58,7 +108,7 @@ export function statusView(report: JobStatusReport): View {
     report.tasks.length > 0
       ? table([
           ["TASK", "KIND", "STATE", "ATTEMPTS", "TIME", "TOKENS", "LAST ERROR"],
-          ...report.tasks.map((t) => [
+          ...statusRows(report.tasks).map((t) => [
             t.args !== undefined ? `${t.name} ${short(t.args, 50)}` : t.name,
             t.kind,
             t.state,

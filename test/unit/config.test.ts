@@ -364,3 +364,26 @@ describe("loadConfigFile", () => {
     expect(error.message).not.toContain("\n");
   });
 });
+
+describe("resolveConfig chunkTokens", () => {
+  const file: ConfigFile = { chunkTokens: 6000, modelChunkTokens: { "llama3.1:8b": 3000 } };
+  it("--chunk-tokens > PAGENT_CHUNK_TOKENS > the model's modelChunkTokens > chunkTokens > 8000", () => {
+    expect(resolve().chunkTokens).toBe(8000);
+    expect(resolve({ model: "gpt-4o-mini" }, {}, file).chunkTokens).toBe(6000);
+    expect(resolve({ model: "llama3.1:8b" }, {}, file).chunkTokens).toBe(3000);
+    expect(
+      resolve({ model: "llama3.1:8b" }, { PAGENT_CHUNK_TOKENS: "4000" }, file).chunkTokens,
+    ).toBe(4000);
+    expect(
+      resolve({ model: "llama3.1:8b", chunkTokens: "2500" }, { PAGENT_CHUNK_TOKENS: "4000" }, file)
+        .chunkTokens,
+    ).toBe(2500);
+  });
+
+  it("refuses a chunk too small to hold a few sentences", () => {
+    expect(usageError(() => resolve({ chunkTokens: "50" })).message).toMatch(
+      /--chunk-tokens must be at least 200/,
+    );
+    expect(usageError(() => resolve({ chunkTokens: "many" })).message).toMatch(/--chunk-tokens/);
+  });
+});

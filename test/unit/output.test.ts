@@ -457,3 +457,57 @@ describe("human live view of a batch", () => {
       );
   });
 });
+
+describe("human view of a long input's chunks", () => {
+  const events = (reporter: ReturnType<typeof setup>["reporter"]) => {
+    for (let chunk = 0; chunk < 3; chunk++) {
+      const task = { task: `summary#${chunk}`, name: "summary", chunk };
+      reporter.event("an-1", { type: "task.queued", kind: "analysis", ...task });
+      reporter.event("an-1", { type: "task.started", attempt: 1, ...task });
+    }
+    const reduce = { task: "summary", name: "summary" };
+    reporter.event("an-1", { type: "task.queued", kind: "analysis", ...reduce });
+    reporter.event("an-1", {
+      type: "task.retrying",
+      task: "summary#1",
+      name: "summary",
+      chunk: 1,
+      attempt: 1,
+      maxAttempts: 5,
+      error: "HTTP 429",
+    });
+    for (let chunk = 0; chunk < 3; chunk++)
+      reporter.event("an-1", {
+        type: "task.done",
+        task: `summary#${chunk}`,
+        name: "summary",
+        chunk,
+        output: {},
+        ...(chunk !== 1 ? { reused: true as const } : {}),
+      });
+    return reduce;
+  };
+
+  it("live: one row per analysis with its chunks done / total and its reduce", () => {
+    const { reporter, stderr } = setup("human", { color: false, stdoutColor: false, live: true });
+    events(reporter);
+    reporter.close();
+    expect(stderr.text).toContain("summary          chunks 3/3 done, 2 reused · reduce queued");
+    expect(stderr.text).not.toContain("summary#");
+  });
+
+  it("without a TTY: a chunk's retry, then one line as the reduce starts, then the reduce", async () => {
+    const { reporter, stderr } = setup("human");
+    const reduce = events(reporter);
+    reporter.event("an-1", { type: "task.started", attempt: 1, ...reduce });
+    await new Promise((r) => setTimeout(r, 0));
+    reporter.event("an-1", { type: "task.done", output: {}, ...reduce });
+    expect(stderr.text.split("\n")).toEqual([
+      "↻ summary chunk 2/3 retrying 1/5: HTTP 429",
+      "✔ summary          chunks 3/3 done, 2 reused",
+      "› summary          chunks 3/3 done, 2 reused · reduce running",
+      "✔ summary          chunks 3/3 done, 2 reused · reduce done",
+      "",
+    ]);
+  });
+});

@@ -261,3 +261,24 @@ describe("selectAnalyses", () => {
     }
   });
 });
+
+describe("planAnalyze: long inputs", () => {
+  const long = good("long.txt", "A sentence of a long text. ".repeat(2000));
+  it("a text that fits is submitted exactly as without chunking: no chunk fields, the same id", () => {
+    const request = single(options({ chunkTokens: 8000 }));
+    expect(request).not.toHaveProperty("chunkTokens");
+    expect(request).not.toHaveProperty("concurrency");
+    expect(request.job).toBe(single(options()).job);
+  });
+
+  it("a longer text carries its chunk size and concurrency, and its chunk size is part of its id", () => {
+    const request = single(options({ inputs: [long], chunkTokens: 2000, concurrency: 6 }));
+    expect(request).toMatchObject({ chunkTokens: 2000, concurrency: 6 });
+    const other = single(options({ inputs: [long], chunkTokens: 3000, concurrency: 6 }));
+    expect(other.job).not.toBe(request.job);
+    // Concurrency is a bound, not part of the answer.
+    expect(single(options({ inputs: [long], chunkTokens: 2000, concurrency: 2 })).job).toBe(
+      request.job,
+    );
+  });
+});
