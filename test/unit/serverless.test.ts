@@ -17,8 +17,12 @@ const names = (env: Record<string, string>) =>
 
 describe("a serverless function's settings, from its environment", () => {
   it("hosts what PAGENT_SERVICES names (default all), with the identity keys it was given", () => {
-    expect(names({ RESTATE_IDENTITY_KEYS: KEY })).toEqual(["Tasks", "Job"]);
-    expect(names({ RESTATE_IDENTITY_KEYS: KEY, PAGENT_SERVICES: "tasks" })).toEqual(["Tasks"]);
+    expect(names({ RESTATE_IDENTITY_KEYS: KEY })).toEqual(["Tasks", "Chunk", "Job"]);
+    // The Chunk object asks the model for a long input's chunks: an executor, beside Tasks.
+    expect(names({ RESTATE_IDENTITY_KEYS: KEY, PAGENT_SERVICES: "tasks" })).toEqual([
+      "Tasks",
+      "Chunk",
+    ]);
     expect(names({ RESTATE_IDENTITY_KEYS: KEY, PAGENT_SERVICES: "job" })).toEqual(["Job"]);
     expect(build({ RESTATE_IDENTITY_KEYS: ` ${KEY} ,` }).identityKeys).toEqual([KEY]);
     expect(tried).toContain(KEY);
@@ -28,7 +32,10 @@ describe("a serverless function's settings, from its environment", () => {
     expect(() => build({})).toThrow(
       /^pagent: set RESTATE_IDENTITY_KEYS .* PAGENT_ALLOW_UNSIGNED=1/,
     );
-    expect(names({ PAGENT_ALLOW_UNSIGNED: "1", PAGENT_SERVICES: "tasks" })).toEqual(["Tasks"]);
+    expect(names({ PAGENT_ALLOW_UNSIGNED: "1", PAGENT_SERVICES: "tasks" })).toEqual([
+      "Tasks",
+      "Chunk",
+    ]);
   });
 
   it("names the variable, not the flag, in a bad setting", () => {
