@@ -72,3 +72,23 @@ let nonce = 0;
 /** A name no earlier run used (job ids, object keys). */
 export const fresh = (prefix: string) => `${prefix}-bench-${process.pid}-${Date.now()}-${nonce++}`;
 export const nextNonce = () => nonce++;
+
+/**
+ * The parallel-tools ask: the model asks for 8 `http_get` calls of `latencyMs` each in one turn,
+ * then answers once it has their results.
+ */
+export function routeSlowToolsTurn(tools: ToolServer, fake: FakeOpenAI, latencyMs: number): void {
+  tools.reset();
+  for (let i = 0; i < 8; i++) tools.route(`/slow${i}`, { delayMs: latencyMs });
+  fake.setResponder((req) =>
+    req.toolResults.length > 0
+      ? { content: "done", delayMs: 0 }
+      : {
+          toolCalls: Array.from({ length: 8 }, (_, i) => ({
+            name: "http_get",
+            arguments: { url: tools.url(`/slow${i}`) },
+          })),
+          delayMs: 0,
+        },
+  );
+}

@@ -41,6 +41,7 @@ import {
   nextNonce,
   repeat,
   round,
+  routeSlowToolsTurn,
   type BenchStack,
   type Row,
   type RowInput,
@@ -274,19 +275,7 @@ const scenarios: Scenario[] = [
     async run(stack) {
       // One turn with 8 tool calls of 1 s each, then a final turn; LLM latency 0.
       const { tools, fake } = stack;
-      tools.reset();
-      for (let i = 0; i < 8; i++) tools.route(`/slow${i}`, { delayMs: LATENCY });
-      fake.setResponder((req) =>
-        req.toolResults.length > 0
-          ? { content: "done", delayMs: 0 }
-          : {
-              toolCalls: Array.from({ length: 8 }, (_, i) => ({
-                name: "http_get",
-                arguments: { url: tools.url(`/slow${i}`) },
-              })),
-              delayMs: 0,
-            },
-      );
+      routeSlowToolsTurn(tools, fake, LATENCY);
       const phases: number[][] = [];
       const walls = await repeat(RUNS, async () => {
         const since = performance.timeOrigin + ms();

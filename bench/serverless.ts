@@ -17,7 +17,7 @@ import type { FakeOpenAI } from "../test/helpers/fake-openai.js";
 import { schemaAnswer } from "../test/helpers/request-log.js";
 import { startRestate } from "../test/helpers/restate.js";
 import type { ToolServer } from "../test/helpers/tool-server.js";
-import { median, round, type RowInput } from "./common.js";
+import { median, round, routeSlowToolsTurn, type RowInput } from "./common.js";
 
 export interface ServerlessBenchOptions {
   fake: FakeOpenAI;
@@ -120,19 +120,7 @@ export async function serverlessScenarios(options: ServerlessBenchOptions): Prom
     await batch(); // warm-up: the endpoints' first requests pay for loading code
     const batchSamples: number[] = [];
     for (let i = 0; i < repeats; i++) batchSamples.push(await batch());
-    tools.reset();
-    for (let i = 0; i < 8; i++) tools.route(`/slow${i}`, { delayMs: latencyMs });
-    fake.setResponder((req) =>
-      req.toolResults.length > 0
-        ? { content: "done", delayMs: 0 }
-        : {
-            toolCalls: Array.from({ length: 8 }, (_, i) => ({
-              name: "http_get",
-              arguments: { url: tools.url(`/slow${i}`) },
-            })),
-            delayMs: 0,
-          },
-    );
+    routeSlowToolsTurn(tools, fake, latencyMs);
     const askSamples: number[] = [];
     for (let i = 0; i < Math.max(repeats, 2); i++) askSamples.push(await ask());
     return { batch: batchSamples, ask: askSamples };
