@@ -1,5 +1,6 @@
 /** The batch workflow: one analyze job per input, at most `concurrency` at a time, as child jobs. */
 import * as restate from "@restatedev/restate-sdk";
+import { askedByModel } from "../capabilities.js";
 import {
   addUsage,
   ZERO_USAGE,
@@ -9,7 +10,15 @@ import {
   type JobResult,
 } from "../types.js";
 import type { AnalyzeRequest, BatchRequest } from "./contract.js";
-import { elapsed, finish, finishedResult, jobClient, startView } from "./lifecycle.js";
+import {
+  checkGrants,
+  elapsed,
+  finish,
+  finishedResult,
+  jobClient,
+  startView,
+  type JobDeps,
+} from "./lifecycle.js";
 import {
   badInputResult,
   batchStatus,
@@ -24,7 +33,32 @@ import {
 import { deadlineTimer, firstOrStop, STOP, type Settled } from "./stopping.js";
 import { saveChild, saveView } from "./view-store.js";
 
-export async function run(ctx: restate.ObjectContext, req: BatchRequest): Promise<BatchResult> {
+/**
+ * The models of `requests` the grants allow, each checked once for the whole batch, so the inputs'
+ * jobs need not each journal the same check. A refused model's inputs check for themselves and end
+ * refused exactly as a job submitted alone would.
+ */
+async function grantedModels(
+  ctx: restate.ObjectContext,
+  deps: JobDeps,
+  requests: AnalyzeRequest[],
+): Promise<Set<string>> {
+  const granted = new Set<string>();
+  const asked = new Map(
+    requests.map((r) => {
+      const a = askedByModel(r.model);
+      return [JSON.stringify(a), a] as const;
+    }),
+  );
+  for (const [key, a] of asked) if ((await checkGrants(ctx, deps, a)) === null) granted.add(key);
+  return granted;
+}
+
+export async function run(
+  ctx: restate.ObjectContext,
+  req: BatchRequest,
+  deps: JobDeps,
+): Promise<BatchResult> {
   const previous = await finishedResult<BatchResult>(ctx);
   if (previous) return previous;
   const view = await startView(ctx, "batch", req.job, `${req.items.length} inputs`, { name: "" });
@@ -43,6 +77,11 @@ export async function run(ctx: restate.ObjectContext, req: BatchRequest): Promis
   );
   const pending = req.items.flatMap((item, index) =>
     "request" in item ? [{ index, request: item.request }] : [],
+  );
+  const granted = await grantedModels(
+    ctx,
+    deps,
+    pending.map((p) => p.request),
   );
   /** Why an input has no result of its own: it never started, or its job failed as a whole. */
   const missing = new Map<number, ErrorData>();
@@ -106,6 +145,9 @@ export async function run(ctx: restate.ObjectContext, req: BatchRequest): Promis
         const { index, request } = pending.shift()!;
         const parameter: AnalyzeRequest = {
           ...request,
+          ...(granted.has(JSON.stringify(askedByModel(request.model)))
+            ? { grantsChecked: true as const }
+            : {}),
           ...(deadline ? { deadlineAt: deadline.at, timeoutMs: req.timeoutMs } : {}),
           ...(req.maxTokensTotal !== undefined
             ? { maxTokensTotal: req.maxTokensTotal - used.total }

@@ -84,6 +84,12 @@ export const AnalyzeRequestSchema = z.object({
   analyses: z.array(analysisSpec),
   model: modelSpec,
   retry: retrySettings,
+  /**
+   * Set by a batch on an input's job when the batch already checked, in its own journal, that this
+   * model is granted: one check for the batch instead of one durable step per input. Each task
+   * still checks for itself, so a request that sets it by hand cannot run anything not granted.
+   */
+  grantsChecked: z.literal(true).optional(),
 });
 
 export const AskRequestSchema = z.object({
