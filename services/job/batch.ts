@@ -78,16 +78,16 @@ export async function run(
   const pending = req.items.flatMap((item, index) =>
     "request" in item ? [{ index, request: item.request }] : [],
   );
-  const granted = await grantedModels(
-    ctx,
-    deps,
-    pending.map((p) => p.request),
-  );
   /** Why an input has no result of its own: it never started, or its job failed as a whole. */
   const missing = new Map<number, ErrorData>();
   const failedWhole = new Set<number>();
   const inFlight = new Map<number, restate.RestatePromise<Settled<JobResult>>>();
   const deadline = deadlineTimer(ctx, req, view.createdAt);
+  const granted = await grantedModels(
+    ctx,
+    deps,
+    pending.map((p) => p.request),
+  );
   let used = ZERO_USAGE;
   let stopped: ErrorData | undefined;
   let cancelled = false;
@@ -177,6 +177,10 @@ export async function run(
       }
       inFlight.delete(settled.index);
       await settle(settled);
+      // An input's job stops at the shared deadline on its own timer, which may fire before the
+      // batch's: read the clock before starting another, so none starts once the deadline passed.
+      if (deadline && !stopped && pending.length > 0 && (await ctx.date.now()) >= deadline.at)
+        stopped = timeoutError(req.timeoutMs, "before this input started");
     }
   } catch (failure) {
     rethrowUnlessCancelled(failure);
