@@ -34,23 +34,26 @@ import { deadlineTimer, firstOrStop, STOP, type Settled } from "./stopping.js";
 import { saveChild, saveView } from "./view-store.js";
 
 /**
- * The models of `requests` the grants allow, each checked once for the whole batch, so the inputs'
- * jobs need not each journal the same check. A refused model's inputs check for themselves and end
- * refused exactly as a job submitted alone would.
+ * The inputs (indexes into `req.items`) whose model the grants allow, each distinct model checked
+ * once for the whole batch, so the inputs' jobs need not each journal the same check. A refused
+ * model's inputs check for themselves and end refused exactly as a job submitted alone would.
  */
-async function grantedModels(
+async function grantedInputs(
   ctx: restate.ObjectContext,
   deps: JobDeps,
-  requests: AnalyzeRequest[],
-): Promise<Set<string>> {
-  const granted = new Set<string>();
-  const asked = new Map(
-    requests.map((r) => {
-      const a = askedByModel(r.model);
-      return [JSON.stringify(a), a] as const;
-    }),
-  );
-  for (const [key, a] of asked) if ((await checkGrants(ctx, deps, a)) === null) granted.add(key);
+  pending: { index: number; request: AnalyzeRequest }[],
+): Promise<Set<number>> {
+  const byModel = new Map<string, { model: AnalyzeRequest["model"]; indexes: number[] }>();
+  for (const { index, request } of pending) {
+    const key = JSON.stringify(request.model);
+    const same = byModel.get(key);
+    if (same) same.indexes.push(index);
+    else byModel.set(key, { model: request.model, indexes: [index] });
+  }
+  const granted = new Set<number>();
+  for (const { model, indexes } of byModel.values())
+    if ((await checkGrants(ctx, deps, askedByModel(model))) === null)
+      for (const index of indexes) granted.add(index);
   return granted;
 }
 
@@ -83,11 +86,7 @@ export async function run(
   const failedWhole = new Set<number>();
   const inFlight = new Map<number, restate.RestatePromise<Settled<JobResult>>>();
   const deadline = deadlineTimer(ctx, req, view.createdAt);
-  const granted = await grantedModels(
-    ctx,
-    deps,
-    pending.map((p) => p.request),
-  );
+  const granted = await grantedInputs(ctx, deps, pending);
   let used = ZERO_USAGE;
   let stopped: ErrorData | undefined;
   let cancelled = false;
@@ -145,9 +144,7 @@ export async function run(
         const { index, request } = pending.shift()!;
         const parameter: AnalyzeRequest = {
           ...request,
-          ...(granted.has(JSON.stringify(askedByModel(request.model)))
-            ? { grantsChecked: true as const }
-            : {}),
+          ...(granted.has(index) ? { grantsChecked: true as const } : {}),
           ...(deadline ? { deadlineAt: deadline.at, timeoutMs: req.timeoutMs } : {}),
           ...(req.maxTokensTotal !== undefined
             ? { maxTokensTotal: req.maxTokensTotal - used.total }
