@@ -45,8 +45,8 @@ export function saveChild(ctx: ObjectContext, view: JobView, index: number): voi
 
 /**
  * Stores the final view, which holds every task and input, and drops the per-task records. The
- * view and those records are all a job keeps, so one clear of everything replaces a clear per task
- * or input: a batch of N inputs journaled N + 1 entries here, and every analyze job four.
+ * view and those records are all a job keeps, so one clear of everything replaces a journal entry
+ * per task or input (a batch of N inputs ends with two entries here, not N + 1).
  */
 export function saveFinal(ctx: ObjectContext, view: JobView): void {
   ctx.clearAll();
