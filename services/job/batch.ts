@@ -1,5 +1,6 @@
 /** The batch workflow: one analyze job per input, at most `concurrency` at a time, as child jobs. */
 import * as restate from "@restatedev/restate-sdk";
+import { askedByModel } from "../capabilities.js";
 import {
   addUsage,
   ZERO_USAGE,
@@ -9,7 +10,15 @@ import {
   type JobResult,
 } from "../types.js";
 import type { AnalyzeRequest, BatchRequest } from "./contract.js";
-import { elapsed, finish, finishedResult, jobClient, startView } from "./lifecycle.js";
+import {
+  checkGrants,
+  elapsed,
+  finish,
+  finishedResult,
+  jobClient,
+  startView,
+  type JobDeps,
+} from "./lifecycle.js";
 import {
   badInputResult,
   batchStatus,
@@ -24,7 +33,35 @@ import {
 import { deadlineTimer, firstOrStop, STOP, type Settled } from "./stopping.js";
 import { saveChild, saveView } from "./view-store.js";
 
-export async function run(ctx: restate.ObjectContext, req: BatchRequest): Promise<BatchResult> {
+/**
+ * The inputs (indexes into `req.items`) whose model the grants allow, each distinct model checked
+ * once for the whole batch, so the inputs' jobs need not each journal the same check. A refused
+ * model's inputs check for themselves and end refused exactly as a job submitted alone would.
+ */
+async function grantedInputs(
+  ctx: restate.ObjectContext,
+  deps: JobDeps,
+  pending: { index: number; request: AnalyzeRequest }[],
+): Promise<Set<number>> {
+  const byModel = new Map<string, { model: AnalyzeRequest["model"]; indexes: number[] }>();
+  for (const { index, request } of pending) {
+    const key = JSON.stringify(request.model);
+    const same = byModel.get(key);
+    if (same) same.indexes.push(index);
+    else byModel.set(key, { model: request.model, indexes: [index] });
+  }
+  const granted = new Set<number>();
+  for (const { model, indexes } of byModel.values())
+    if ((await checkGrants(ctx, deps, askedByModel(model))) === null)
+      for (const index of indexes) granted.add(index);
+  return granted;
+}
+
+export async function run(
+  ctx: restate.ObjectContext,
+  req: BatchRequest,
+  deps: JobDeps,
+): Promise<BatchResult> {
   const previous = await finishedResult<BatchResult>(ctx);
   if (previous) return previous;
   const view = await startView(ctx, "batch", req.job, `${req.items.length} inputs`, { name: "" });
@@ -49,6 +86,7 @@ export async function run(ctx: restate.ObjectContext, req: BatchRequest): Promis
   const failedWhole = new Set<number>();
   const inFlight = new Map<number, restate.RestatePromise<Settled<JobResult>>>();
   const deadline = deadlineTimer(ctx, req, view.createdAt);
+  const granted = await grantedInputs(ctx, deps, pending);
   let used = ZERO_USAGE;
   let stopped: ErrorData | undefined;
   let cancelled = false;
@@ -106,6 +144,7 @@ export async function run(ctx: restate.ObjectContext, req: BatchRequest): Promis
         const { index, request } = pending.shift()!;
         const parameter: AnalyzeRequest = {
           ...request,
+          ...(granted.has(index) ? { grantsChecked: true as const } : {}),
           ...(deadline ? { deadlineAt: deadline.at, timeoutMs: req.timeoutMs } : {}),
           ...(req.maxTokensTotal !== undefined
             ? { maxTokensTotal: req.maxTokensTotal - used.total }
@@ -135,6 +174,10 @@ export async function run(ctx: restate.ObjectContext, req: BatchRequest): Promis
       }
       inFlight.delete(settled.index);
       await settle(settled);
+      // An input's job stops at the shared deadline on its own timer, which may fire before the
+      // batch's: read the clock before starting another, so none starts once the deadline passed.
+      if (deadline && !stopped && pending.length > 0 && (await ctx.date.now()) >= deadline.at)
+        stopped = timeoutError(req.timeoutMs, "before this input started");
     }
   } catch (failure) {
     rethrowUnlessCancelled(failure);

@@ -88,6 +88,12 @@ export const AnalyzeRequestSchema = z.object({
   chunkTokens: z.number().int().positive().optional(),
   /** How many chunk tasks run at once (`--concurrency`). */
   concurrency: z.number().int().positive().optional(),
+  /**
+   * Set by a batch on an input's job when the batch already checked, in its own journal, that this
+   * model is granted: one check for the batch instead of one durable step per input. Each task
+   * still checks for itself, so a request that sets it by hand cannot run anything not granted.
+   */
+  grantsChecked: z.literal(true).optional(),
 });
 
 export const AskRequestSchema = z.object({

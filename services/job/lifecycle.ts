@@ -105,15 +105,26 @@ export async function refused(
   ctx: restate.ObjectContext,
   deps: JobDeps,
   view: JobView,
-  req: JobRequestEcho & { retentionMs?: number },
+  req: JobRequestEcho & { retentionMs?: number; grantsChecked?: true },
   asked: Asked,
   result: unknown,
 ): Promise<JobResult | undefined> {
-  const { grants } = deps;
-  const message = grants
-    ? await ctx.run("check grants", () => refusal(grants(), asked) ?? null)
-    : await tasksClient(ctx).checkGrants(asked);
+  // The batch that started this job checked its model already (see AnalyzeRequest.grantsChecked).
+  if (req.grantsChecked) return undefined;
+  const message = await checkGrants(ctx, deps, asked);
   if (message === null) return undefined;
   const kind = view.kind as JobResult["kind"];
   return finish(ctx, view, refusedResult(req, kind, message, result), req.retentionMs);
+}
+
+/** The grants check as a journaled answer: the refusal, or null when everything asked is granted. */
+export function checkGrants(
+  ctx: restate.ObjectContext,
+  deps: JobDeps,
+  asked: Asked,
+): Promise<string | null> {
+  const { grants } = deps;
+  return grants
+    ? ctx.run("check grants", () => refusal(grants(), asked) ?? null)
+    : tasksClient(ctx).checkGrants(asked);
 }

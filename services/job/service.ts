@@ -41,7 +41,7 @@ export function createJob(grants?: GrantSource) {
       batch: restate.handlers.object.exclusive(
         { input: restate.serde.schema(BatchRequestSchema) },
         (ctx: restate.ObjectContext, req: BatchRequest): Promise<BatchResult> =>
-          batch.run(ctx, req),
+          batch.run(ctx, req, deps),
       ),
       /** A finished job's result (null while it runs): how a batch reads a cancelled input's work. */
       result: restate.handlers.object.shared(

@@ -43,11 +43,14 @@ export function saveChild(ctx: ObjectContext, view: JobView, index: number): voi
   ctx.set(`${CHILD_KEY_PREFIX}${index}`, view.children![index]!);
 }
 
-/** Stores the final view, which holds every task and input, and drops the per-task records. */
+/**
+ * Stores the final view, which holds every task and input, and drops the per-task records. The
+ * view and those records are all a job keeps, so one clear of everything replaces a journal entry
+ * per task or input (a batch of N inputs ends with two entries here, not N + 1).
+ */
 export function saveFinal(ctx: ObjectContext, view: JobView): void {
+  ctx.clearAll();
   ctx.set(VIEW_KEY, view);
-  for (const task of view.tasks) ctx.clear(`${TASK_KEY_PREFIX}${task.id}`);
-  for (const index of view.children?.keys() ?? []) ctx.clear(`${CHILD_KEY_PREFIX}${index}`);
 }
 
 /** One row of Restate's `state` table for the Job object, with its value as UTF-8 text. */

@@ -107,6 +107,42 @@ describe("a job request from someone other than the endpoint's user", () => {
     expect(endpoint.process.stderr + endpoint.process.stdout).not.toContain(KEY);
   });
 
+  it("cannot send the key to a base URL it was not granted through a batch, nor by marking a job checked", async () => {
+    const job = `attack-batch-${Date.now()}`;
+    const request = (id: string) => ({
+      job: id,
+      input: id,
+      text: "anything",
+      analyses: [{ name: "summary", instruction: "Summarize.", schema: { type: "string" } }],
+      model: { name: "gpt-4o-mini", baseUrl: foreignUrl },
+      retry: RETRY,
+    });
+    const res = await call(`Job/${job}/batch`, {
+      job,
+      items: ["a", "b"].map((input) => ({ input, request: request(`${job}-${input}`) })),
+      concurrency: 2,
+    });
+    expect(res.status, res.text).toBe(200);
+    const batch = JSON.parse(res.text) as Result & { items: Result[] };
+    expect(batch.status).toBe("failed");
+    expect(batch.items).toHaveLength(2);
+    for (const item of batch.items)
+      expect(item.errors.grants?.message).toContain(`base URL ${foreignUrl} is not granted`);
+
+    // A job that says a batch already checked its model still sends nothing: each task checks.
+    const marked = await call(`Job/${job}-marked/analyze`, {
+      ...request(`${job}-marked`),
+      grantsChecked: true,
+    });
+    expect(marked.status, marked.text).toBe(200);
+    const result = JSON.parse(marked.text) as Result;
+    expect(result.status).toBe("failed");
+    expect(result.errors.summary?.message).toContain(`base URL ${foreignUrl} is not granted`);
+
+    expect(foreignHits).toEqual([]);
+    expect(fake.count()).toBe(0);
+  });
+
   it("cannot make the endpoint run a shell through a command tool it was not granted", async () => {
     const marker = path.join(dir, `pwned-${Date.now()}`);
     const evil = {
