@@ -12,7 +12,9 @@ import { checkIdentityKeys, isLoopback, resolveServe, type ServeFlags } from "..
 // for the code and tests that know it from this command.
 export { isLoopback, serveGrants, type ServeFlags } from "../serve-config.js";
 
-const collect = (v: string, all: string[]) => [...all, v];
+// No commander default for the repeatable flags: help would print "(default: [])" for each.
+const collect = (value: string, all: string[] | undefined) => [...(all ?? []), value];
+const NO_VALUES = { identityKey: [], allowBaseUrl: [], allowRoot: [], allowHost: [] };
 
 export function registerServe(program: Command, app: App): void {
   program
@@ -25,7 +27,6 @@ export function registerServe(program: Command, app: App): void {
       "--identity-key <key>",
       "accept only requests signed by this Restate identity key (repeatable; env RESTATE_IDENTITY_KEYS, comma-separated)",
       collect,
-      [],
     )
     .option(
       "--allow-unsigned",
@@ -35,10 +36,9 @@ export function registerServe(program: Command, app: App): void {
       "--allow-base-url <url>",
       "base URL that may receive this endpoint's key (repeatable; default: its own --base-url / OPENAI_BASE_URL / config baseUrl, else OpenAI's)",
       collect,
-      [],
     )
-    .option("--allow-root <dir>", "directory jobs' file tools may read (repeatable)", collect, [])
-    .option("--allow-host <host>", "host jobs' http_get may fetch (repeatable)", collect, [])
+    .option("--allow-root <dir>", "directory jobs' file tools may read (repeatable)", collect)
+    .option("--allow-host <host>", "host jobs' http_get may fetch (repeatable)", collect)
     .option(
       "--grants <file>",
       "take what jobs may use from this grants file (re-read when it changes) and the --allow-* flags, not from the config",
@@ -57,7 +57,8 @@ export function registerServe(program: Command, app: App): void {
       "--advertise <url>",
       "with --register: register this address instead of the endpoint's own (a load balancer in front of several endpoints)",
     )
-    .action(async (flags: ServeFlags, command: Command) => {
+    .action(async (given: Partial<ServeFlags>, command: Command) => {
+      const flags: ServeFlags = { ...NO_VALUES, host: "127.0.0.1", ...given };
       const ctx = commandContext(app, command.optsWithGlobals());
       const port = flags.port ? parsePositiveInt(flags.port, "--port") : 9080;
       const settings = resolveServe(flags, ctx.config, app.env, app.cwd, (problem) =>
