@@ -484,7 +484,11 @@ describe("a full disk", () => {
       // Submitted while there is space (a command that starts on a full disk exits 69 at once);
       // the answers (1 MB each) come back after the disk is full, so journaling them hits it.
       fake.setResponder(() => ({ json: { summary: "fine ".repeat(200_000) }, delayMs: 3000 }));
-      cli = spawnCli(["analyze", ...files, ...only, ...model, "--json"], { env: env(home) });
+      // Each input whole in one request, as before long inputs were chunked: one 1 MB answer per input.
+      const whole = ["--chunk-tokens", "1000000"];
+      cli = spawnCli(["analyze", ...files, ...only, ...model, ...whole, "--json"], {
+        env: env(home),
+      });
       await until(() => fake.inFlight() > 0, 30_000, "the batch's first requests");
       // Fill the disk to the last byte.
       const fd = openSync(filler, "w");
