@@ -4,24 +4,18 @@
  * first run's provider requests. Returns rows in run.ts's shape; run.ts records them.
  */
 import * as clients from "@restatedev/restate-sdk-clients";
-import type { AnalyzeRequest, Job } from "../services/index.js";
+import type { AnalyzeRequest } from "../services/index.js";
 import { BUILTIN_ANALYSES } from "../services/analyses.js";
 import { DEFAULT_CHUNK_TOKENS, splitChunks } from "../services/chunking.js";
 import { DEFAULT_RETRY, type JobResult } from "../services/types.js";
-import type { FakeOpenAI } from "../test/helpers/fake-openai.js";
 import { longText } from "../test/helpers/long-text.js";
 import { schemaAnswer } from "../test/helpers/request-log.js";
-import { fresh, median, type RowInput } from "./common.js";
+import { fresh, jobClient, median, type BenchStack, type RowInput } from "./common.js";
 
 const CHUNK_LATENCY_MS = 250;
 const CONCURRENCY = 16;
-export async function chunkScenarios(opts: {
-  ingressUrl: string;
-  fake: FakeOpenAI;
-  runs: number;
-}): Promise<RowInput[]> {
-  const { fake } = opts;
-  const ingress = clients.connect({ url: opts.ingressUrl });
+export async function chunkScenarios(stack: BenchStack): Promise<RowInput[]> {
+  const { fake } = stack;
   const model = { name: "bench-model", baseUrl: fake.baseUrl };
   fake.setResponder((req) => schemaAnswer(req, { delayMs: CHUNK_LATENCY_MS }));
   /** Runs one chunked job; returns its wall time and the provider requests it made. */
@@ -39,10 +33,11 @@ export async function chunkScenarios(opts: {
     };
     const before = fake.requests.length;
     const started = performance.now();
-    const send = await ingress
-      .objectSendClient<Job>({ name: "Job" }, job)
-      .analyze(request, clients.rpc.sendOpts({ idempotencyKey: job }));
-    const result = await ingress.result<JobResult>(send);
+    const send = await jobClient(stack, job).analyze(
+      request,
+      clients.rpc.sendOpts({ idempotencyKey: job }),
+    );
+    const result = await stack.ingress.result<JobResult>(send);
     if (result.status !== "done") throw new Error(`chunks bench: ${JSON.stringify(result.errors)}`);
     return { wall: performance.now() - started, requests: fake.requests.length - before, result };
   };
@@ -50,7 +45,7 @@ export async function chunkScenarios(opts: {
   const walls: number[] = [];
   const shares: number[] = [];
   let chunks = 0;
-  for (let i = 0; i < opts.runs; i++) {
+  for (let i = 0; i < stack.runs; i++) {
     // Every run's chunks are new to the Chunk object: nothing is reused but what the rerun reuses.
     const text = longText(1024 * 1024).replaceAll("Paragraph ", `Paragraph r${process.pid}-${i}-`);
     chunks = splitChunks(text, DEFAULT_CHUNK_TOKENS).length;

@@ -4,6 +4,8 @@
  * never from bench/run.ts, which runs the bench when imported.
  */
 import type { Ingress } from "@restatedev/restate-sdk-clients";
+import type { Job } from "../services/index.js";
+import { JOB_SERVICE } from "../services/types.js";
 import type { FakeOpenAI } from "../test/helpers/fake-openai.js";
 import type { TestEndpoint, TestRestate } from "../test/helpers/restate.js";
 import type { ToolServer } from "../test/helpers/tool-server.js";
@@ -92,3 +94,7 @@ export function routeSlowToolsTurn(tools: ToolServer, fake: FakeOpenAI, latencyM
         },
   );
 }
+
+/** A send client of the Job object `key`, through the stack's ingress. */
+export const jobClient = (stack: BenchStack, key: string) =>
+  stack.ingress.objectSendClient<Job>({ name: JOB_SERVICE }, key);

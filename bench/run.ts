@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import * as clients from "@restatedev/restate-sdk-clients";
 import { HumanMessage, ToolMessage } from "@langchain/core/messages";
 import { ChatOpenAI } from "@langchain/openai";
-import type { AnalyzeRequest, AskRequest, Job } from "../services/index.js";
+import type { AnalyzeRequest, AskRequest } from "../services/index.js";
 import { BUILTIN_ANALYSES } from "../services/analyses.js";
 import { FAN_OUT_CHUNK } from "../services/job/stopping.js";
 import { DEFAULT_RETRY, type JobResult } from "../services/types.js";
@@ -36,6 +36,7 @@ import { chunkScenarios } from "./chunks.js";
 import { serverlessScenarios } from "./serverless.js";
 import {
   fresh,
+  jobClient,
   median,
   ms,
   nextNonce,
@@ -87,9 +88,6 @@ const MCP_SERVER = {
   args: [path.join(REPO, "node_modules/@modelcontextprotocol/server-everything/dist/index.js")],
 };
 const MODEL = (fake: FakeOpenAI, name = "bench-model") => ({ name, baseUrl: fake.baseUrl });
-
-const jobClient = (stack: BenchStack, key: string) =>
-  stack.ingress.objectSendClient<Job>({ name: "Job" }, key);
 
 async function runAnalyze(
   stack: BenchStack,
@@ -554,8 +552,7 @@ const scenarios: Scenario[] = [
   {
     id: "8",
     title: "long inputs in chunks",
-    run: (stack) =>
-      chunkScenarios({ ingressUrl: stack.restate.ingressUrl, fake: stack.fake, runs: stack.runs }),
+    run: chunkScenarios,
   },
   {
     id: "S",

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import * as clients from "@restatedev/restate-sdk-clients";
 import type { AskRequest, Job } from "../services/index.js";
-import { DEFAULT_RETRY, type JobResult } from "../services/types.js";
+import { DEFAULT_RETRY, JOB_SERVICE, type JobResult } from "../services/types.js";
 import { freePort } from "../src/restate/server.js";
 import { runCli, spawnCli, waitForLine, type CliProcess } from "../test/helpers/cli.js";
 import type { FakeOpenAI } from "../test/helpers/fake-openai.js";
@@ -109,7 +109,7 @@ export async function serverlessScenarios(options: ServerlessBenchOptions): Prom
     };
     const started = performance.now();
     const send = await ingress
-      .objectSendClient<Job>({ name: "Job" }, job)
+      .objectSendClient<Job>({ name: JOB_SERVICE }, job)
       .ask(request, clients.rpc.sendOpts({ idempotencyKey: job }));
     const result = await ingress.result<JobResult>(send);
     if (result.status !== "done") throw new Error(`serverless ask: ${JSON.stringify(result)}`);
