@@ -60,10 +60,10 @@ function noSpaceLine(log: string, since: string, after: number): string | undefi
   }
   if (scan.line) return scan.line;
   const bytes = readFrom(log, scan.offset);
-  // Only whole lines count; the last, unfinished one is read again next time.
-  const end = bytes.lastIndexOf(0x0a) + 1;
-  scan.offset += end;
-  for (const raw of bytes.subarray(0, end).toString("utf8").split("\n")) {
+  // The last, unfinished line is read again next time, but it counts now: the log is often on the
+  // full disk itself, so the line that says so can stay cut off, without its newline, for good.
+  scan.offset += bytes.lastIndexOf(0x0a) + 1;
+  for (const raw of bytes.toString("utf8").split("\n")) {
     if (!raw.includes(NO_SPACE)) continue;
     // eslint-disable-next-line no-control-regex
     const line = raw.replace(/\u001b\[[0-9;]*m/g, "").trim();
